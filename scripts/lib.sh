@@ -1,0 +1,35 @@
+# Shared by the set-up scripts: install what is missing, never more.
+
+# ensure_packages PKG...: apt-get install the Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=()
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing: ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# ensure_rust: cargo with rustfmt and clippy. Debian's own cargo is too old for the crates
+# hardend uses, so a rustup toolchain is expected; this says so clearly when there is none.
+ensure_rust() {
+    if [ -f "$HOME/.cargo/env" ]; then
+        # shellcheck disable=SC1091
+        . "$HOME/.cargo/env"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: install a Rust toolchain (rustup, Rust 1.80 or newer) first" >&2
+        exit 2
+    fi
+    if command -v rustup >/dev/null 2>&1; then
+        rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+        rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    fi
+}
+
+# Build tools every script needs.
+BUILD_PACKAGES=(gcc libc6-dev pkg-config)

@@ -1,0 +1,50 @@
+//! `check`, `plan` and `apply`: evaluate the selected controls and report.
+
+use std::io::IsTerminal;
+
+use anyhow::{anyhow, Context as _};
+
+use super::context::Setup;
+use super::{Cli, EXIT_UNUSABLE};
+use crate::engine::Engine;
+use crate::report::{Format, Report};
+use crate::store::Store;
+
+pub fn run(
+    cli: &Cli,
+    command: &'static str,
+    format: Format,
+    ids: &[String],
+) -> anyhow::Result<i32> {
+    let setup = Setup::load(cli)?;
+    let set = setup.profiles()?;
+    let root = setup.root()?;
+    let engine = Engine::new(&set, &root, setup.trust);
+    let controls = match engine.select(ids) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hardend: {e}");
+            return Ok(EXIT_UNUSABLE);
+        }
+    };
+    let results = if command == "apply" {
+        let mut store = Store::open(&setup.state_dir)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("state directory {}", setup.state_dir.display()))?;
+        controls
+            .iter()
+            .map(|c| engine.apply(c, &mut store, ids.contains(&c.id)))
+            .collect()
+    } else {
+        controls.iter().map(|c| engine.check(c)).collect()
+    };
+    let report = Report {
+        command,
+        root: root.path().to_path_buf(),
+        controls: results,
+    };
+    let stdout = std::io::stdout();
+    let color = format == Format::Text && stdout.is_terminal();
+    report.write(format, &mut stdout.lock(), color)?;
+    Ok(report.exit_code())
+}

@@ -1,0 +1,51 @@
+//! Performing one fix: look the target up afresh, record its original in the store, then
+//! change it through the fs layer.
+
+use crate::fs::Root;
+use crate::kinds::Fix;
+use crate::store::Store;
+
+/// Performs a fix for `control`. The original is durable in the store before anything changes.
+pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Result<(), String> {
+    match fix {
+        Fix::SetOwnerMode {
+            path,
+            uid,
+            gid,
+            mode,
+        } => {
+            let lookup = root.lookup(path).map_err(|e| e.to_string())?;
+            store
+                .save_original(root, &lookup, control)
+                .map_err(|e| e.to_string())?;
+            lookup
+                .set_owner_mode(*uid, *gid, *mode)
+                .map_err(|e| e.to_string())
+        }
+        Fix::WriteFile {
+            path,
+            content,
+            uid,
+            gid,
+            mode,
+            ..
+        } => {
+            let mut lookup = root.lookup(path).map_err(|e| e.to_string())?;
+            if !lookup.exists() {
+                let created = root.create_parents(path).map_err(|e| e.to_string())?;
+                if !created.is_empty() {
+                    store
+                        .record_created_dirs(root, &created, control)
+                        .map_err(|e| e.to_string())?;
+                    lookup = root.lookup(path).map_err(|e| e.to_string())?;
+                }
+            }
+            store
+                .save_original(root, &lookup, control)
+                .map_err(|e| e.to_string())?;
+            lookup
+                .write_atomic(content, *uid, *gid, *mode)
+                .map_err(|e| e.to_string())
+        }
+    }
+}

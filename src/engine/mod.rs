@@ -1,0 +1,134 @@
+//! The engine: evaluates controls against a root (`check`, `plan`), brings them to the profile
+//! (`apply`, backing every original up first) and restores originals (`rollback`).
+//!
+//! Kinds only observe and describe fixes; the engine alone changes the host, always in the
+//! order "record the original durably, then change".
+
+#![forbid(unsafe_code)]
+
+mod apply;
+mod result;
+mod status;
+
+pub use apply::perform;
+pub use result::{ControlResult, WaiverState};
+pub use status::{worst, Status};
+
+use crate::components::Components;
+use crate::fs::{Accounts, Root, TrustPolicy};
+use crate::kinds::{Context, Observation, Part};
+use crate::profile::{Control, Policy, ProfileSet};
+use crate::store::Store;
+
+pub struct Engine<'a> {
+    pub set: &'a ProfileSet,
+    pub root: &'a Root,
+    pub accounts: Accounts,
+    pub components: Components,
+    pub trust: TrustPolicy,
+    /// Waivers apply up to and including their `expires` day.
+    pub today: time::Date,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(set: &'a ProfileSet, root: &'a Root, trust: TrustPolicy) -> Engine<'a> {
+        Engine {
+            set,
+            root,
+            accounts: Accounts::load(root),
+            components: Components::detect(root),
+            trust,
+            today: time::OffsetDateTime::now_utc().date(),
+        }
+    }
+
+    /// The controls named by `--control` (all when none are named), in profile order.
+    pub fn select(&self, ids: &[String]) -> Result<Vec<&'a Control>, String> {
+        if let Some(unknown) = ids.iter().find(|id| self.set.control(id).is_none()) {
+            return Err(format!("no control `{unknown}` in the loaded profiles"));
+        }
+        Ok(self
+            .set
+            .controls
+            .iter()
+            .filter(|c| ids.is_empty() || ids.contains(&c.id))
+            .collect())
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            root: self.root,
+            accounts: &self.accounts,
+            trust: &self.trust,
+        }
+    }
+
+    fn observe(&self, control: &Control) -> Observation {
+        control.spec.kind().observe(&self.context())
+    }
+
+    /// The component a control needs that is absent, if any.
+    fn missing_component(&self, control: &Control) -> Option<&'static str> {
+        control
+            .requires
+            .iter()
+            .find(|c| !self.components.is_present(**c))
+            .map(|c| c.name())
+    }
+
+    fn waiver_state(&self, control: &Control) -> Option<WaiverState> {
+        self.set.waiver(&control.id).map(|w| WaiverState {
+            reason: w.reason.clone(),
+            expires: w.expires,
+            expired: w.expires < self.today,
+        })
+    }
+
+    /// Observes a control without changing anything (`check`, `plan`).
+    pub fn check(&self, control: &Control) -> ControlResult {
+        if let Some(component) = self.missing_component(control) {
+            return ControlResult::not_applicable(control, component);
+        }
+        let observation = self.observe(control);
+        ControlResult::new(control, observation, self.waiver_state(control))
+    }
+
+    /// Brings a control to the profile. A `report`-policy control is changed only when the
+    /// user named it (`explicit`); a waived one never.
+    pub fn apply(&self, control: &Control, store: &mut Store, explicit: bool) -> ControlResult {
+        let result = self.check(control);
+        if result.status != Status::Drift || result.is_waived() {
+            return result;
+        }
+        if control.policy == Policy::Report && !explicit {
+            return result
+                .with_note("report policy: not changed (name it with --control to apply)");
+        }
+        let mut failures: Vec<Part> = Vec::new();
+        let mut fixed_targets = Vec::new();
+        for part in &result.parts {
+            let Some(fix) = &part.fix else { continue };
+            match perform(self.root, store, &control.id, fix) {
+                Ok(()) => fixed_targets.push(part.target.clone()),
+                Err(e) => failures.push(
+                    Part::new(part.target.clone(), Status::Error)
+                        .expected(part.expected.clone())
+                        .actual(part.actual.clone())
+                        .message(format!("apply failed: {e}")),
+                ),
+            }
+        }
+        // Observe again: what the host shows now is the result, not what we meant to do.
+        let mut after = self.observe(control);
+        for part in &mut after.parts {
+            if let Some(failed) = failures.iter().find(|f| f.target == part.target) {
+                *part = failed.clone();
+            } else if part.status == Status::Pass && fixed_targets.contains(&part.target) {
+                part.status = Status::Fixed;
+            } else if part.status == Status::Drift {
+                part.message = format!("still drifted after apply: {}", part.message);
+            }
+        }
+        ControlResult::new(control, after, self.waiver_state(control))
+    }
+}

@@ -1,0 +1,319 @@
+//! `file-mode`: owner, group and the most permissive mode allowed for files, directories and
+//! sockets. Never follows a symlink at the managed path (that is an `error`, left alone), and
+//! never touches a FIFO or a device.
+
+use std::path::Path;
+
+use super::attrs::{describe, is_glob, read_account, read_mode, read_paths, Mode};
+use super::{Context, Fix, Kind, Observation, Part};
+use crate::engine::Status;
+use crate::fs::{FileType, Meta};
+use crate::profile::reader::TableReader;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// A missing target is `not-applicable` (as docker-bench and kube-bench treat it).
+    Skip,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedType {
+    File,
+    Directory,
+    Socket,
+}
+
+impl ExpectedType {
+    fn matches(self, t: FileType) -> bool {
+        matches!(
+            (self, t),
+            (ExpectedType::File, FileType::Regular)
+                | (ExpectedType::Directory, FileType::Directory)
+                | (ExpectedType::Socket, FileType::Socket)
+        )
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ExpectedType::File => FileType::Regular.describe(),
+            ExpectedType::Directory => FileType::Directory.describe(),
+            ExpectedType::Socket => FileType::Socket.describe(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileMode {
+    /// Alternatives, each possibly a glob: the first that matches anything is used.
+    pub paths: Vec<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+    pub mode_exact: bool,
+    pub if_missing: IfMissing,
+    pub file_type: Option<ExpectedType>,
+}
+
+impl FileMode {
+    pub fn parse(r: &mut TableReader) -> Option<FileMode> {
+        let paths = read_paths(r, "path", true);
+        let owner = read_account(r, "owner");
+        let group = read_account(r, "group");
+        let mode = read_mode(r, "mode");
+        let mode_exact = r.bool("mode_exact").map(|b| b.value).unwrap_or(false);
+        let if_missing = match r.str("if_missing") {
+            None => Some(IfMissing::Skip),
+            Some(s) => match s.value.as_str() {
+                "skip" => Some(IfMissing::Skip),
+                "error" => Some(IfMissing::Error),
+                other => {
+                    r.error(
+                        s.location,
+                        format!("unknown `if_missing` {other:?} (expected \"skip\" or \"error\")"),
+                    );
+                    None
+                }
+            },
+        };
+        let file_type = match r.str("file_type") {
+            None => Some(None),
+            Some(s) => match s.value.as_str() {
+                "file" => Some(Some(ExpectedType::File)),
+                "directory" => Some(Some(ExpectedType::Directory)),
+                "socket" => Some(Some(ExpectedType::Socket)),
+                other => {
+                    r.error(
+                        s.location,
+                        format!("unknown `file_type` {other:?} (expected \"file\", \"directory\" or \"socket\")"),
+                    );
+                    None
+                }
+            },
+        };
+        if owner.is_none() && group.is_none() && !r.has("mode") {
+            let here = r.here();
+            r.error(
+                here,
+                "a file-mode control needs at least one of `owner`, `group`, `mode`",
+            );
+            return None;
+        }
+        if mode_exact && !r.has("mode") {
+            let here = r.here();
+            r.error(here, "`mode_exact` needs `mode`");
+            return None;
+        }
+        Some(FileMode {
+            paths: paths?,
+            owner,
+            group,
+            mode: if r.has("mode") { Some(mode?) } else { None },
+            mode_exact,
+            if_missing: if_missing?,
+            file_type: file_type?,
+        })
+    }
+
+    fn expected(&self) -> String {
+        let mut out = Vec::new();
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => out.push(format!("{o}:{g}")),
+            (Some(o), None) => out.push(format!("owner {o}")),
+            (None, Some(g)) => out.push(format!("group {g}")),
+            (None, None) => {}
+        }
+        if let Some(m) = self.mode {
+            out.push(if self.mode_exact {
+                format!("{m} exactly")
+            } else {
+                format!("{m} or stricter")
+            });
+        }
+        out.join(" ")
+    }
+
+    fn observe_path(&self, ctx: &Context, path: &Path) -> Part {
+        let shown = path.display().to_string();
+        let expected = self.expected();
+        let lookup = match ctx.root.lookup(path) {
+            Ok(l) => l,
+            Err(e) => {
+                return Part::new(shown, Status::Error)
+                    .expected(expected)
+                    .message(e.to_string())
+            }
+        };
+        let Some(meta) = lookup.entry else {
+            return self.missing(shown);
+        };
+        if let Some(problem) = self.unusable(&meta) {
+            let actual = meta.file_type.describe();
+            return Part::new(shown, Status::Error)
+                .expected(expected)
+                .actual(actual)
+                .message(problem);
+        }
+        let uid = match self.owner.as_deref().map(|o| (o, ctx.accounts.uid(o))) {
+            Some((o, None)) => return unknown_account(shown, expected, "user", o, "passwd"),
+            Some((_, id)) => id,
+            None => None,
+        };
+        let gid = match self.group.as_deref().map(|g| (g, ctx.accounts.gid(g))) {
+            Some((g, None)) => return unknown_account(shown, expected, "group", g, "group"),
+            Some((_, id)) => id,
+            None => None,
+        };
+        let actual = describe(&meta, ctx.accounts);
+        let mut problems = Vec::new();
+        let want_uid = uid.filter(|u| *u != meta.uid);
+        let want_gid = gid.filter(|g| *g != meta.gid);
+        if want_uid.is_some() {
+            problems.push(format!("owner is {}", owner_name(ctx, meta.uid)));
+        }
+        if want_gid.is_some() {
+            problems.push(format!("group is {}", group_name(ctx, meta.gid)));
+        }
+        let target_mode =
+            self.mode.map_or(
+                meta.mode,
+                |Mode(m)| {
+                    if self.mode_exact {
+                        m
+                    } else {
+                        meta.mode & m
+                    }
+                },
+            );
+        if let (Some(Mode(m)), true) = (self.mode, target_mode != meta.mode) {
+            problems.push(if self.mode_exact {
+                format!("mode is {}", Mode(meta.mode))
+            } else {
+                format!(
+                    "mode {} has bits {} beyond {}",
+                    Mode(meta.mode),
+                    Mode(meta.mode & !m),
+                    Mode(m)
+                )
+            });
+        }
+        // chown clears setuid/setgid bits, so a chown always re-applies the mode.
+        let chown = want_uid.is_some() || want_gid.is_some();
+        let want_mode = (chown || target_mode != meta.mode).then_some(target_mode);
+        if problems.is_empty() {
+            return Part::new(shown, Status::Pass)
+                .expected(expected)
+                .actual(actual);
+        }
+        Part::new(shown, Status::Drift)
+            .expected(expected)
+            .actual(actual)
+            .message(problems.join(", "))
+            .fix(Fix::SetOwnerMode {
+                path: path.to_path_buf(),
+                uid: want_uid,
+                gid: want_gid,
+                mode: want_mode,
+            })
+    }
+
+    /// Why an object cannot be managed by this control, if it cannot.
+    fn unusable(&self, meta: &Meta) -> Option<String> {
+        match meta.file_type {
+            FileType::Symlink => Some(
+                "is a symlink; file-mode never follows a link at a managed path, so it is left as it is".into(),
+            ),
+            FileType::Fifo | FileType::CharDevice | FileType::BlockDevice => {
+                Some(format!("is {}; not touched", meta.file_type.describe()))
+            }
+            t => match self.file_type {
+                Some(want) if !want.matches(t) => Some(format!(
+                    "is {}, expected {}; not touched",
+                    t.describe(),
+                    want.describe()
+                )),
+                _ => None,
+            },
+        }
+    }
+
+    fn missing(&self, target: String) -> Part {
+        let part = Part::new(target, Status::NotApplicable)
+            .expected(self.expected())
+            .actual("missing");
+        match self.if_missing {
+            IfMissing::Skip => part.message("not found"),
+            IfMissing::Error => Part {
+                status: Status::Error,
+                ..part.message("not found, and the control says if_missing = \"error\"")
+            },
+        }
+    }
+}
+
+fn owner_name(ctx: &Context, uid: u32) -> String {
+    ctx.accounts
+        .user_name(uid)
+        .map_or_else(|| format!("uid {uid}"), str::to_string)
+}
+
+fn group_name(ctx: &Context, gid: u32) -> String {
+    ctx.accounts
+        .group_name(gid)
+        .map_or_else(|| format!("gid {gid}"), str::to_string)
+}
+
+fn unknown_account(target: String, expected: String, what: &str, name: &str, file: &str) -> Part {
+    Part::new(target, Status::Error)
+        .expected(expected)
+        .message(format!("{what} `{name}` is not in the root's /etc/{file}"))
+}
+
+impl Kind for FileMode {
+    fn target(&self) -> String {
+        match self.paths.as_slice() {
+            [only] => only.clone(),
+            [first, rest @ ..] => format!("{first} (or {} alternatives)", rest.len()),
+            [] => String::new(),
+        }
+    }
+
+    fn observe(&self, ctx: &Context) -> Observation {
+        for pattern in &self.paths {
+            let found = if is_glob(pattern) {
+                ctx.root.glob(pattern)
+            } else {
+                let path = Path::new(pattern);
+                ctx.root.lookup(path).map(|l| {
+                    if l.exists() {
+                        vec![path.to_path_buf()]
+                    } else {
+                        vec![]
+                    }
+                })
+            };
+            match found {
+                Err(e) => {
+                    return Observation {
+                        target: pattern.clone(),
+                        parts: vec![Part::new(pattern.clone(), Status::Error)
+                            .expected(self.expected())
+                            .message(e.to_string())],
+                    }
+                }
+                Ok(paths) if !paths.is_empty() => {
+                    return Observation {
+                        target: pattern.clone(),
+                        parts: paths.iter().map(|p| self.observe_path(ctx, p)).collect(),
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+        let target = self.target();
+        Observation {
+            target: target.clone(),
+            parts: vec![self.missing(target)],
+        }
+    }
+}

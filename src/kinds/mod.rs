@@ -1,0 +1,65 @@
+//! Control kinds: one module per kind, each parsing its own profile keys and observing its
+//! target. Adding a kind touches its file, the enum below and [`KIND_NAMES`], nothing else.
+
+#![forbid(unsafe_code)]
+
+mod attrs;
+mod file_content;
+mod file_mode;
+mod observation;
+
+pub use file_content::FileContent;
+pub use file_mode::FileMode;
+pub use observation::{Fix, Observation, Part};
+
+use crate::fs::{Accounts, Root, TrustPolicy};
+use crate::profile::reader::TableReader;
+
+/// Every kind a profile may name.
+pub const KIND_NAMES: &[&str] = &["file-mode", "file-content"];
+
+/// What a kind needs to observe its target.
+pub struct Context<'a> {
+    pub root: &'a Root,
+    pub accounts: &'a Accounts,
+    /// Who must own `source` files (root).
+    pub trust: &'a TrustPolicy,
+}
+
+pub trait Kind {
+    /// The target as the profile names it, for listings.
+    fn target(&self) -> String;
+    /// Look at the target and compare it with the control; never changes anything.
+    fn observe(&self, ctx: &Context) -> Observation;
+}
+
+#[derive(Debug, Clone)]
+pub enum KindSpec {
+    FileMode(FileMode),
+    FileContent(FileContent),
+}
+
+impl KindSpec {
+    /// Reads the kind's own keys; `None` for an unknown kind or when its keys are in error.
+    pub fn parse(kind: &str, r: &mut TableReader) -> Option<KindSpec> {
+        match kind {
+            "file-mode" => FileMode::parse(r).map(KindSpec::FileMode),
+            "file-content" => FileContent::parse(r).map(KindSpec::FileContent),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            KindSpec::FileMode(_) => "file-mode",
+            KindSpec::FileContent(_) => "file-content",
+        }
+    }
+
+    pub fn kind(&self) -> &dyn Kind {
+        match self {
+            KindSpec::FileMode(k) => k,
+            KindSpec::FileContent(k) => k,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What a kind reports about its target: one [`Part`] per object it looked at, each with the
+//! [`Fix`] that would bring it to the profile. Kinds describe fixes; the engine performs them,
+//! so that backups and the order "back up, then change" live in one place.
+
+use std::path::PathBuf;
+
+use crate::engine::Status;
+
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The target as used: the path found among alternatives, or the glob pattern.
+    pub target: String,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Part {
+    pub target: String,
+    pub status: Status,
+    pub expected: String,
+    pub actual: String,
+    pub message: String,
+    #[serde(skip)]
+    pub fix: Option<Fix>,
+}
+
+impl Part {
+    pub fn new(target: impl Into<String>, status: Status) -> Part {
+        Part {
+            target: target.into(),
+            status,
+            expected: String::new(),
+            actual: String::new(),
+            message: String::new(),
+            fix: None,
+        }
+    }
+
+    pub fn expected(mut self, s: impl Into<String>) -> Part {
+        self.expected = s.into();
+        self
+    }
+
+    pub fn actual(mut self, s: impl Into<String>) -> Part {
+        self.actual = s.into();
+        self
+    }
+
+    pub fn message(mut self, s: impl Into<String>) -> Part {
+        self.message = s.into();
+        self
+    }
+
+    pub fn fix(mut self, fix: Fix) -> Part {
+        self.fix = Some(fix);
+        self
+    }
+}
+
+/// A change to one object, described so it can be shown (`plan`) and then performed (`apply`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fix {
+    /// chown/chmod in place; `None` leaves that attribute alone.
+    SetOwnerMode {
+        path: PathBuf,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        mode: Option<u32>,
+    },
+    /// Replace (or create) the whole file atomically.
+    WriteFile {
+        path: PathBuf,
+        content: Vec<u8>,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+        /// What is there now, for the diff; `None` when missing or not a regular file.
+        old: Option<Vec<u8>>,
+    },
+}
+
+impl Fix {
+    pub fn path(&self) -> &PathBuf {
+        match self {
+            Fix::SetOwnerMode { path, .. } | Fix::WriteFile { path, .. } => path,
+        }
+    }
+}

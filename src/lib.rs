@@ -1,0 +1,16 @@
+//! hardend: applies host-hardening profiles to Docker and Kubernetes nodes and keeps them applied.
+//!
+//! The pipeline is `profile` (TOML → validated controls) → `engine` (check, plan, apply, rollback)
+//! → `kinds` (one module per control kind) over the symlink-safe `fs` layer and the backup
+//! `store`, with results rendered by `report`.
+
+pub mod cli;
+pub mod components;
+pub mod diag;
+pub mod engine;
+pub mod fs;
+pub mod kinds;
+pub mod profile;
+pub mod report;
+pub mod settings;
+pub mod store;

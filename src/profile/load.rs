@@ -1,0 +1,164 @@
+//! Finding and reading profile files: built-in profiles (enabled by the settings, masked by a
+//! drop-in of the same file name) first, then drop-ins in lexical order. Every file is refused
+//! unless root owns it and only root can write it (and its directory), as sshd's StrictModes.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::model::ProfileSet;
+use super::parse::parse_file;
+use super::validate::{cross_check, UnknownWaiver};
+use crate::diag::Diagnostics;
+use crate::fs::{read_trusted, TrustPolicy};
+
+#[derive(Debug, Clone)]
+pub struct ProfileSources {
+    pub builtin_dir: PathBuf,
+    /// Built-in profile names (file stems) to enable; `None` enables every shipped profile.
+    pub builtin: Option<Vec<String>>,
+    pub dropin_dir: PathBuf,
+    pub trust: TrustPolicy,
+}
+
+impl ProfileSources {
+    /// The profile files in the order they are read.
+    pub fn files(&self, diags: &mut Diagnostics) -> Vec<PathBuf> {
+        let dropins = toml_files(&self.dropin_dir, diags);
+        let masked = |p: &Path| dropins.iter().any(|d| d.file_name() == p.file_name());
+        let shipped = toml_files(&self.builtin_dir, diags);
+        let mut files = Vec::new();
+        match &self.builtin {
+            None => files.extend(shipped.iter().filter(|p| !masked(p)).cloned()),
+            Some(names) => {
+                for name in names {
+                    let path = self.builtin_dir.join(format!("{name}.toml"));
+                    if !shipped.contains(&path) {
+                        diags.file_error(
+                            &self.builtin_dir,
+                            format!(
+                                "built-in profile `{name}` (enabled in the settings) is not in {}",
+                                self.builtin_dir.display()
+                            ),
+                        );
+                    } else if !masked(&path) {
+                        files.push(path);
+                    }
+                }
+            }
+        }
+        files.extend(dropins);
+        files
+    }
+}
+
+/// `*.toml` files of a directory, sorted; names starting with `.` (editor and CM temp files)
+/// are skipped. A missing directory has no files.
+fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diags.file_error(dir, format!("cannot read profile directory: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.') && name.ends_with(".toml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Loads the whole set in force. Any error rejects the load (the caller keeps its last good
+/// set); warnings are returned beside the set.
+pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let files = sources.files(&mut diags);
+    let mut set = ProfileSet::default();
+    for path in files {
+        let text = match read_trusted(&path, &sources.trust) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                diags.file_error(&path, e.to_string());
+                continue;
+            }
+        };
+        if let Some(file) = parse_text(&path, &text, &mut diags) {
+            set.merge(file);
+        }
+    }
+    cross_check(&set, UnknownWaiver::Error, &mut diags);
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok((set, diags))
+    }
+}
+
+fn parse_text(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> Option<super::ProfileFile> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_file(path, text, diags),
+        Err(e) => {
+            diags.file_error(path, format!("not UTF-8 text: {e}"));
+            None
+        }
+    }
+}
+
+/// `hardend validate PATH...`: checks the given files as they would be installed, on top of
+/// the set in force where it loads. A waiver naming a control that none of them defines is only
+/// a warning here: the control may come from a file the caller did not name.
+pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let mut set = match load(sources) {
+        Ok((set, _)) => set,
+        Err(_) => ProfileSet::default(),
+    };
+    let mut ok = true;
+    for path in paths {
+        let text = match read_candidate(path, &sources.trust) {
+            Ok(text) => text,
+            Err(message) => {
+                diags.file_error(path, message);
+                ok = false;
+                continue;
+            }
+        };
+        match parse_text(path, &text, &mut diags) {
+            Some(file) => set.merge(file),
+            None => ok = false,
+        }
+    }
+    if ok {
+        cross_check(&set, UnknownWaiver::Warning, &mut diags);
+    }
+    diags
+}
+
+/// A file about to be installed: it must already be a regular file that root owns and that
+/// neither group nor others can write; its directory (often /tmp) is not judged.
+fn read_candidate(path: &Path, trust: &TrustPolicy) -> Result<Vec<u8>, String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err("refused: not a regular file".into());
+    }
+    if meta.uid() != trust.owner_uid {
+        return Err(format!(
+            "refused: owned by uid {}; profiles must be owned by root and not writable by group or others",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "refused: writable by {} (mode {:04o}); profiles must be owned by root and not writable by group or others",
+            if meta.mode() & 0o020 != 0 { "group" } else { "others" },
+            meta.mode() & 0o7777
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read: {e}"))
+}
