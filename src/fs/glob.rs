@@ -17,7 +17,7 @@
 //! - Names that are not UTF-8 never match a wildcard (the `glob` crate matches `str`).
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -79,7 +79,7 @@ impl Root {
                         let Some(fd) = self.open_candidate_dir(dir)? else {
                             continue;
                         };
-                        for (name, ftype) in read_dir_sorted(fd, dir)? {
+                        for (name, ftype) in read_dir_sorted(fd.as_fd(), dir)? {
                             let Some(s) = name.to_str() else { continue };
                             if !pat.matches_with(s, match_options()) {
                                 continue;
@@ -142,8 +142,8 @@ fn compile(pattern: &Path, c: &OsStr) -> Result<Comp, FsError> {
 }
 
 /// Entries of a directory (not `.`/`..`), sorted by name, each with its type as `lstat` sees it.
-fn read_dir_sorted(fd: OwnedFd, path: &Path) -> Result<Vec<(OsString, FileType)>, FsError> {
-    let entries = sys::read_dir(fd.as_fd()).map_err(|e| FsError::nix(path, "read directory", e))?;
+fn read_dir_sorted(fd: BorrowedFd<'_>, path: &Path) -> Result<Vec<(OsString, FileType)>, FsError> {
+    let entries = sys::read_dir(fd).map_err(|e| FsError::nix(path, "read directory", e))?;
     let mut out = Vec::with_capacity(entries.len());
     for (name, d_type) in entries {
         let ftype = match d_type {
@@ -155,7 +155,11 @@ fn read_dir_sorted(fd: OwnedFd, path: &Path) -> Result<Vec<(OsString, FileType)>
             libc::DT_CHR => FileType::CharDevice,
             libc::DT_BLK => FileType::BlockDevice,
             // Some file systems do not fill d_type.
-            _ => match fstatat(Some(fd.as_raw_fd()), name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            _ => match fstatat(
+                Some(fd.as_raw_fd()),
+                name.as_os_str(),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
                 Ok(st) => file_type_of(&st).unwrap_or(FileType::Regular),
                 Err(Errno::ENOENT) => continue,
                 Err(e) => return Err(FsError::nix(path.join(&name), "stat", e)),
@@ -165,4 +169,145 @@ fn read_dir_sorted(fd: OwnedFd, path: &Path) -> Result<Vec<(OsString, FileType)>
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn put(base: &Path, rel: &str) {
+        let p = base.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, rel).expect("write");
+    }
+
+    /// etc/docker/certs.d with two registries, a link to a directory, a plain file, a hidden dir.
+    fn certs_tree() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = dir.path();
+        put(b, "etc/docker/certs.d/reg1:5000/ca.crt");
+        put(b, "etc/docker/certs.d/reg2/client.cert");
+        put(b, "etc/docker/certs.d/reg2/client.key");
+        put(b, "etc/docker/certs.d/file.txt");
+        put(b, "etc/docker/certs.d/.hidden/ca.crt");
+        put(b, "outside/secret.key");
+        symlink("client.key", b.join("etc/docker/certs.d/reg2/linkfile")).expect("symlink");
+        symlink("/outside", b.join("etc/docker/certs.d/linkdir")).expect("symlink");
+        for d in ["", "etc", "etc/docker", "etc/docker/certs.d"] {
+            std::fs::set_permissions(b.join(d), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let root = Root::open(b, 0).expect("root");
+        (dir, root)
+    }
+
+    fn paths(v: &[&str]) -> Vec<PathBuf> {
+        v.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn two_wildcard_levels() {
+        let (_d, root) = certs_tree();
+        let got = root.glob("/etc/docker/certs.d/*/*").expect("glob");
+        // linkdir (a symlink to a directory) is not descended; file.txt is not a directory;
+        // .hidden needs a literal dot; the final symlink is returned for the caller to report.
+        assert_eq!(
+            got,
+            paths(&[
+                "/etc/docker/certs.d/reg1:5000/ca.crt",
+                "/etc/docker/certs.d/reg2/client.cert",
+                "/etc/docker/certs.d/reg2/client.key",
+                "/etc/docker/certs.d/reg2/linkfile",
+            ])
+        );
+    }
+
+    #[test]
+    fn final_wildcard_returns_links_and_files() {
+        let (_d, root) = certs_tree();
+        let got = root.glob("/etc/docker/certs.d/*").expect("glob");
+        assert_eq!(
+            got,
+            paths(&[
+                "/etc/docker/certs.d/file.txt",
+                "/etc/docker/certs.d/linkdir",
+                "/etc/docker/certs.d/reg1:5000",
+                "/etc/docker/certs.d/reg2",
+            ])
+        );
+        let got = root
+            .glob("/etc/docker/certs.d/reg?/client.[ck]e*")
+            .expect("glob");
+        assert_eq!(
+            got,
+            paths(&[
+                "/etc/docker/certs.d/reg2/client.cert",
+                "/etc/docker/certs.d/reg2/client.key"
+            ])
+        );
+        let got = root.glob("/etc/docker/certs.d/.*/ca.crt").expect("glob");
+        assert_eq!(got, paths(&["/etc/docker/certs.d/.hidden/ca.crt"]));
+    }
+
+    #[test]
+    fn literal_final_component_after_a_wildcard() {
+        let (_d, root) = certs_tree();
+        let got = root.glob("/etc/docker/certs.d/*/ca.crt").expect("glob");
+        assert_eq!(got, paths(&["/etc/docker/certs.d/reg1:5000/ca.crt"]));
+        // No wildcard at all: the path itself when it exists.
+        assert_eq!(
+            root.glob("/etc/docker/certs.d/file.txt").expect("glob"),
+            paths(&["/etc/docker/certs.d/file.txt"])
+        );
+        assert!(root
+            .glob("/etc/docker/certs.d/nope")
+            .expect("glob")
+            .is_empty());
+    }
+
+    #[test]
+    fn missing_prefix_and_non_directories_give_nothing() {
+        let (_d, root) = certs_tree();
+        assert!(root.glob("/etc/kubernetes/*").expect("glob").is_empty());
+        assert!(root
+            .glob("/etc/docker/certs.d/file.txt/*")
+            .expect("glob")
+            .is_empty());
+        assert!(root
+            .glob("/etc/docker/certs.d/*/nope/*")
+            .expect("glob")
+            .is_empty());
+    }
+
+    #[test]
+    fn literal_merged_usr_link_is_followed_and_untrusted_is_an_error() {
+        let (d, root) = certs_tree();
+        put(d.path(), "usr/lib/systemd/system/docker.service");
+        put(d.path(), "usr/lib/systemd/system/docker.socket");
+        put(d.path(), "usr/lib/systemd/system/ssh.service");
+        symlink("usr/lib", d.path().join("lib")).expect("symlink");
+        let got = root.glob("/lib/systemd/system/docker.*").expect("glob");
+        assert_eq!(
+            got,
+            paths(&[
+                "/lib/systemd/system/docker.service",
+                "/lib/systemd/system/docker.socket"
+            ])
+        );
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o775)).expect("chmod");
+        let err = root
+            .glob("/lib/systemd/system/docker.*")
+            .expect_err("untrusted");
+        assert!(matches!(err, FsError::UntrustedSymlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_patterns_are_invalid() {
+        let (_d, root) = certs_tree();
+        for p in ["etc/*", "/etc/../*", "/etc/[", "/"] {
+            let err = root.glob(p).expect_err(p);
+            assert!(matches!(err, FsError::InvalidPath { .. }), "{p}: {err}");
+        }
+    }
 }

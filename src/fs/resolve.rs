@@ -64,7 +64,9 @@ pub struct Root {
 }
 
 /// What [`Root::lookup`] found: the parent directory (held open) and the final component, which
-/// was not followed.
+/// was not followed. A snapshot: `entry` is not updated by the actions below, so look the path up
+/// again after a change. Actions stay in the directory that was resolved, even if an ancestor is
+/// renamed or swapped afterwards.
 #[derive(Debug)]
 pub struct Lookup {
     /// The managed path, as the profile names it.
@@ -282,9 +284,19 @@ impl<'r> Walk<'r> {
                     let (Some(spec), Some(idx)) = (create, step.managed_idx) else {
                         return Ok(Walked::Missing);
                     };
-                    match self.make_dir(&step.name, spec) {
-                        Ok(fd) => {
+                    // 0700 first, so the directory is never more open than asked while it is
+                    // set up.
+                    match nix::sys::stat::mkdirat(
+                        Some(self.cur().as_raw_fd()),
+                        step.name.as_os_str(),
+                        Mode::S_IRWXU,
+                    ) {
+                        Ok(()) => {
+                            // Recorded before it is set up, so a failure below still rolls it back.
                             created.push(abs_path(&comps[..=idx]));
+                            let fd = self.set_up_dir(&step.name, spec).map_err(|e| {
+                                FsError::nix(self.managed, "set up created directory", e)
+                            })?;
                             self.push_dir(fd, step.name)?;
                         }
                         Err(Errno::EEXIST) if retries < 8 => {
@@ -296,7 +308,7 @@ impl<'r> Walk<'r> {
                         }
                     }
                 }
-                Err(Errno::ENOTDIR | Errno::ELOOP) => self.follow(step, &mut pending)?,
+                Err(Errno::ENOTDIR | Errno::ELOOP) => self.follow(&step, &mut pending)?,
                 Err(e) => return Err(FsError::nix(self.managed, "open ancestor directory", e)),
             }
         }
@@ -305,7 +317,7 @@ impl<'r> Walk<'r> {
 
     /// `name` in the current directory is not a directory: follow it if it is a trusted symlink,
     /// else fail naming what is in the way.
-    fn follow(&mut self, step: Step, pending: &mut VecDeque<Step>) -> Result<(), FsError> {
+    fn follow(&mut self, step: &Step, pending: &mut VecDeque<Step>) -> Result<(), FsError> {
         let here = self.cur_path().join(&step.name);
         // O_PATH|O_NOFOLLOW opens the link itself, so its owner and target are read from the
         // same inode.
@@ -366,10 +378,8 @@ impl<'r> Walk<'r> {
         Ok(())
     }
 
-    /// mkdirat + fchown + fchmod of a missing ancestor; returns it opened.
-    fn make_dir(&self, name: &OsStr, spec: CreateSpec) -> nix::Result<OwnedFd> {
-        // 0700 first, so the directory is never more open than asked while it is set up.
-        nix::sys::stat::mkdirat(Some(self.cur().as_raw_fd()), name, Mode::S_IRWXU)?;
+    /// Opens a directory this walk has just created and gives it its owner and mode.
+    fn set_up_dir(&self, name: &OsStr, spec: CreateSpec) -> nix::Result<OwnedFd> {
         let fd = sys::openat(
             self.cur(),
             name,
@@ -457,7 +467,13 @@ impl Root {
         }
         // Fast path: no symlink on the way. The kernel refuses any link (ELOOP), and any error
         // sends us to the walk, which is the authority and gives the precise message.
-        let rel = comps.join(OsStr::new("/"));
+        let mut rel = OsString::new();
+        for (i, c) in comps.iter().enumerate() {
+            if i > 0 {
+                rel.push("/");
+            }
+            rel.push(c);
+        }
         let how = OpenHow::new()
             .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
             .resolve(
@@ -881,5 +897,694 @@ fn chmod_path_fd(fd: BorrowedFd<'_>, mode: Mode) -> nix::Result<()> {
             )
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    /// A root-owned 0755 temp root.
+    fn tree() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        chmod(dir.path(), 0o755);
+        let root = Root::open(dir.path(), 0).expect("open root");
+        (dir, root)
+    }
+
+    fn chmod(p: &Path, mode: u32) {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// mkdir -p with every created directory 0755 (whatever the umask).
+    fn mkdirs(base: &Path, rel: &str) -> PathBuf {
+        let mut p = base.to_path_buf();
+        for c in rel.split('/') {
+            p.push(c);
+            if !p.exists() {
+                std::fs::create_dir(&p).expect("mkdir");
+                chmod(&p, 0o755);
+            }
+        }
+        p
+    }
+
+    fn put(base: &Path, rel: &str, content: &str) -> PathBuf {
+        let p = base.join(rel);
+        mkdirs(
+            base,
+            p.parent()
+                .expect("parent")
+                .strip_prefix(base)
+                .expect("below")
+                .to_str()
+                .expect("utf8"),
+        );
+        std::fs::write(&p, content).expect("write");
+        chmod(&p, 0o644);
+        p
+    }
+
+    fn lchown(p: &Path, uid: u32) {
+        fchownat(
+            None,
+            p,
+            Some(Uid::from_raw(uid)),
+            None,
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .expect("lchown");
+    }
+
+    fn lmeta(p: &Path) -> std::fs::Metadata {
+        std::fs::symlink_metadata(p).expect("lstat")
+    }
+
+    /// Merged-/usr: `lib -> usr/lib` with docker.service under usr/lib.
+    fn merged_usr() -> (tempfile::TempDir, Root) {
+        let (d, root) = tree();
+        put(
+            d.path(),
+            "usr/lib/systemd/system/docker.service",
+            "[Unit]\n",
+        );
+        symlink("usr/lib", d.path().join("lib")).expect("symlink");
+        (d, root)
+    }
+
+    #[test]
+    fn lookup_of_a_normal_file() {
+        let (d, root) = tree();
+        put(d.path(), "etc/docker/daemon.json", "{}");
+        let l = root
+            .lookup(Path::new("/etc/docker/daemon.json"))
+            .expect("lookup");
+        assert!(l.exists());
+        let m = l.entry.expect("entry");
+        assert_eq!(
+            (m.file_type, m.mode, m.uid, m.size),
+            (FileType::Regular, 0o644, 0, 2)
+        );
+        assert_eq!(l.resolved(), Path::new("/etc/docker/daemon.json"));
+        assert_eq!(l.read().expect("read"), b"{}");
+        assert_eq!(
+            root.host_path(&l.path),
+            d.path()
+                .canonicalize()
+                .expect("canon")
+                .join("etc/docker/daemon.json")
+        );
+        assert!(!root.is_host());
+    }
+
+    #[test]
+    fn missing_file_and_missing_ancestor() {
+        let (d, root) = tree();
+        mkdirs(d.path(), "etc");
+        let l = root.lookup(Path::new("/etc/nope")).expect("lookup");
+        assert!(!l.exists());
+        assert!(l.parent.is_some());
+        assert!(l.read().expect_err("missing").is_not_found());
+        let l = root
+            .lookup(Path::new("/etc/docker/daemon.json"))
+            .expect("lookup");
+        assert!(!l.exists());
+        assert!(l.parent.is_none());
+        assert!(l
+            .write_atomic(b"x", 0, 0, 0o644)
+            .expect_err("no parent")
+            .is_not_found());
+        l.remove().expect("removing a missing file is fine");
+    }
+
+    #[test]
+    fn invalid_paths_are_refused() {
+        let (_d, root) = tree();
+        for p in ["etc/x", "/etc/../x", "/etc/./x", "/", ""] {
+            let err = root.lookup(Path::new(p)).expect_err(p);
+            assert!(matches!(err, FsError::InvalidPath { .. }), "{p}: {err}");
+        }
+        // Repeated and trailing slashes are harmless.
+        assert!(root.lookup(Path::new("//etc//x/")).is_ok());
+    }
+
+    #[test]
+    fn merged_usr_ancestor_symlink_is_followed() {
+        let (_d, root) = merged_usr();
+        let l = root
+            .lookup(Path::new("/lib/systemd/system/docker.service"))
+            .expect("lookup");
+        assert_eq!(l.entry.expect("exists").file_type, FileType::Regular);
+        assert_eq!(
+            l.resolved(),
+            Path::new("/usr/lib/systemd/system/docker.service")
+        );
+        assert_eq!(l.path, Path::new("/lib/systemd/system/docker.service"));
+        assert_eq!(l.read().expect("read"), b"[Unit]\n");
+    }
+
+    #[test]
+    fn absolute_link_resolves_inside_the_root() {
+        let (d, root) = tree();
+        put(d.path(), "usr/lib/hardend-test-only/unit.service", "inside");
+        symlink("/usr/lib", d.path().join("lib")).expect("symlink");
+        let l = root
+            .lookup(Path::new("/lib/hardend-test-only/unit.service"))
+            .expect("lookup");
+        assert_eq!(
+            l.resolved(),
+            Path::new("/usr/lib/hardend-test-only/unit.service")
+        );
+        assert_eq!(l.read().expect("read"), b"inside");
+        // The host has /usr/lib but not this name: a host escape would have been "missing".
+        assert!(!Path::new("/usr/lib/hardend-test-only").exists());
+    }
+
+    #[test]
+    fn dotdot_in_link_targets_never_climbs_above_the_root() {
+        let (d, root) = tree();
+        put(d.path(), "etc/passwd", "inside-passwd");
+        mkdirs(d.path(), "a");
+        symlink("../../../etc", d.path().join("a/up")).expect("symlink");
+        let l = root.lookup(Path::new("/a/up/passwd")).expect("lookup");
+        assert_eq!(l.resolved(), Path::new("/etc/passwd"));
+        assert_eq!(l.read().expect("read"), b"inside-passwd");
+    }
+
+    #[test]
+    fn link_owned_by_another_user_is_refused() {
+        let (_d, root) = merged_usr();
+        lchown(&root.path().join("lib"), 1000);
+        let err = root
+            .lookup(Path::new("/lib/systemd/system/docker.service"))
+            .expect_err("untrusted");
+        match &err {
+            FsError::UntrustedSymlink { link, reason, .. } => {
+                assert_eq!(link, Path::new("/lib"));
+                assert_eq!(reason, "/lib is owned by uid 1000");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "/lib/systemd/system/docker.service: ancestor symlink /lib is not trusted: /lib is owned by uid 1000"
+        );
+    }
+
+    #[test]
+    fn link_inside_a_user_owned_directory_is_refused() {
+        let (d, root) = merged_usr();
+        let opt = mkdirs(d.path(), "opt");
+        symlink("../usr/lib", opt.join("lib")).expect("symlink");
+        chown_dir(&opt, 1000);
+        let err = root
+            .lookup(Path::new("/opt/lib/systemd/system/docker.service"))
+            .expect_err("untrusted");
+        match err {
+            FsError::UntrustedSymlink { link, reason, .. } => {
+                assert_eq!(link, Path::new("/opt/lib"));
+                assert_eq!(reason, "directory /opt is owned by uid 1000");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Without a symlink on the way, a user-owned directory is just a directory.
+        put(d.path(), "opt/plain", "x");
+        assert!(root
+            .lookup(Path::new("/opt/plain"))
+            .expect("lookup")
+            .exists());
+    }
+
+    fn chown_dir(p: &Path, uid: u32) {
+        nix::unistd::chown(p, Some(Uid::from_raw(uid)), None).expect("chown");
+    }
+
+    #[test]
+    fn group_writable_directory_on_the_way_is_refused() {
+        let (d, root) = merged_usr();
+        let srv = mkdirs(d.path(), "srv");
+        symlink("/usr", srv.join("usr")).expect("symlink");
+        chmod(&srv, 0o775);
+        let err = root
+            .lookup(Path::new("/srv/usr/lib/systemd/system/docker.service"))
+            .expect_err("untrusted");
+        match err {
+            FsError::UntrustedSymlink { link, reason, .. } => {
+                assert_eq!(link, Path::new("/srv/usr"));
+                assert_eq!(reason, "directory /srv is writable by group (mode 0775)");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // An untrusted directory passed earlier taints a later link too.
+        chmod(&srv, 0o755);
+        mkdirs(d.path(), "srv/w/x");
+        chmod(&d.path().join("srv/w"), 0o757);
+        symlink("/usr", d.path().join("srv/w/x/u")).expect("symlink");
+        let err = root
+            .lookup(Path::new("/srv/w/x/u/lib/f"))
+            .expect_err("untrusted");
+        assert!(
+            err.to_string()
+                .ends_with("directory /srv/w is writable by others (mode 0757)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn untrusted_root_directory_taints_links() {
+        let (d, root) = merged_usr();
+        chmod(d.path(), 0o777);
+        let err = root
+            .lookup(Path::new("/lib/systemd/system/docker.service"))
+            .expect_err("untrusted");
+        assert!(matches!(err, FsError::UntrustedSymlink { .. }), "{err}");
+    }
+
+    #[test]
+    fn link_loops_are_bounded() {
+        let (d, root) = tree();
+        symlink("b", d.path().join("a")).expect("symlink");
+        symlink("a", d.path().join("b")).expect("symlink");
+        let err = root.lookup(Path::new("/a/x")).expect_err("loop");
+        assert!(matches!(err, FsError::TooManyLinks { .. }), "{err}");
+        assert_eq!(err.errno(), Some(libc::ELOOP));
+    }
+
+    #[test]
+    fn file_in_the_way_and_dangling_ancestor_link() {
+        let (d, root) = tree();
+        put(d.path(), "etc/file", "x");
+        let err = root
+            .lookup(Path::new("/etc/file/x"))
+            .expect_err("not a dir");
+        match err {
+            FsError::AncestorNotDirectory {
+                ancestor, found, ..
+            } => {
+                assert_eq!(
+                    (ancestor.as_path(), found),
+                    (Path::new("/etc/file"), FileType::Regular)
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        symlink("/nowhere", d.path().join("etc/dangling")).expect("symlink");
+        let l = root.lookup(Path::new("/etc/dangling/x")).expect("lookup");
+        assert!(!l.exists() && l.parent.is_none());
+    }
+
+    /// A symlink at the managed path, pointing at a file outside the root.
+    fn final_symlink() -> (tempfile::TempDir, tempfile::TempDir, Root, PathBuf) {
+        let (d, root) = tree();
+        let outside = tempfile::tempdir().expect("tempdir");
+        let target = put(outside.path(), "target.conf", "original");
+        mkdirs(d.path(), "etc");
+        symlink(&target, d.path().join("etc/x.conf")).expect("symlink");
+        (d, outside, root, target)
+    }
+
+    #[test]
+    fn symlink_at_final_component_is_reported_and_not_chmodded() {
+        let (_d, _o, root, target) = final_symlink();
+        let l = root.lookup(Path::new("/etc/x.conf")).expect("lookup");
+        assert_eq!(l.entry.expect("exists").file_type, FileType::Symlink);
+        assert_eq!(l.read_link().expect("readlink"), target);
+        let err = l
+            .set_owner_mode(Some(1000), Some(1000), Some(0o600))
+            .expect_err("symlink");
+        assert!(
+            matches!(
+                err,
+                FsError::NotAFile {
+                    found: FileType::Symlink,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = l.read().expect_err("symlink");
+        assert!(
+            matches!(
+                err,
+                FsError::NotAFile {
+                    found: FileType::Symlink,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let m = lmeta(&target);
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o644, 0, 0));
+        assert_eq!(std::fs::read(&target).expect("read"), b"original");
+    }
+
+    #[test]
+    fn write_atomic_replaces_a_symlink_without_writing_through_it() {
+        let (d, _o, root, target) = final_symlink();
+        let l = root.lookup(Path::new("/etc/x.conf")).expect("lookup");
+        l.write_atomic(b"managed", 0, 0, 0o640).expect("write");
+        assert_eq!(std::fs::read(&target).expect("read"), b"original");
+        let p = d.path().join("etc/x.conf");
+        let m = lmeta(&p);
+        assert!(m.file_type().is_file());
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o640, 0, 0));
+        assert_eq!(std::fs::read(&p).expect("read"), b"managed");
+        let leftovers: Vec<_> = std::fs::read_dir(d.path().join("etc"))
+            .expect("readdir")
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(write::TEMP_PREFIX)
+            })
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn write_atomic_creates_and_replaces_regular_files() {
+        let (d, root) = tree();
+        mkdirs(d.path(), "etc/docker");
+        let path = Path::new("/etc/docker/daemon.json");
+        root.lookup(path)
+            .expect("lookup")
+            .write_atomic(b"{\"icc\":false}", 0, 0, 0o644)
+            .expect("create");
+        let l = root.lookup(path).expect("lookup");
+        assert_eq!(l.read().expect("read"), b"{\"icc\":false}");
+        let ino = l.entry.expect("exists").ino;
+        l.write_atomic(b"{}", 0, 0, 0o600).expect("replace");
+        let l = root.lookup(path).expect("lookup");
+        let m = l.entry.expect("exists");
+        assert_ne!(m.ino, ino, "replaced by rename, not rewritten in place");
+        assert_eq!((m.mode, l.read().expect("read")), (0o600, b"{}".to_vec()));
+    }
+
+    #[test]
+    fn directory_at_a_file_path_is_refused() {
+        let (d, root) = tree();
+        mkdirs(d.path(), "etc/docker/daemon.json");
+        put(d.path(), "etc/docker/daemon.json/keep", "k");
+        let l = root
+            .lookup(Path::new("/etc/docker/daemon.json"))
+            .expect("lookup");
+        let err = l.write_atomic(b"{}", 0, 0, 0o644).expect_err("dir");
+        assert_eq!(
+            err.to_string(),
+            "/etc/docker/daemon.json: is a directory, expected a regular file"
+        );
+        assert!(matches!(
+            l.remove().expect_err("dir"),
+            FsError::NotAFile { .. }
+        ));
+        assert!(matches!(
+            l.read().expect_err("dir"),
+            FsError::NotAFile { .. }
+        ));
+        assert!(matches!(
+            l.replace_with_symlink(Path::new("/x")).expect_err("dir"),
+            FsError::NotAFile { .. }
+        ));
+        assert_eq!(
+            std::fs::read(d.path().join("etc/docker/daemon.json/keep")).expect("kept"),
+            b"k"
+        );
+    }
+
+    #[test]
+    fn set_owner_mode_on_files_and_directories() {
+        let (d, root) = tree();
+        let f = put(d.path(), "usr/lib/systemd/system/docker.service", "x");
+        let l = root
+            .lookup(Path::new("/usr/lib/systemd/system/docker.service"))
+            .expect("lookup");
+        // chown first, then chmod: the setuid bit survives.
+        l.set_owner_mode(Some(1000), Some(1001), Some(0o4750))
+            .expect("set");
+        let m = lmeta(&f);
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (1000, 1001, 0o4750));
+        let l = root
+            .lookup(Path::new("/usr/lib/systemd/system/docker.service"))
+            .expect("lookup");
+        l.set_owner_mode(None, None, Some(0o644))
+            .expect("mode only");
+        l.set_owner_mode(Some(0), None, None).expect("owner only");
+        let m = lmeta(&f);
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 1001, 0o644));
+        let l = root
+            .lookup(Path::new("/usr/lib/systemd"))
+            .expect("lookup dir");
+        l.set_owner_mode(Some(0), Some(0), Some(0o750))
+            .expect("dir");
+        assert_eq!(
+            lmeta(&d.path().join("usr/lib/systemd")).mode() & 0o7777,
+            0o750
+        );
+        let err = l
+            .set_owner_mode(None, None, Some(0o10644))
+            .expect_err("bad mode");
+        assert!(matches!(err, FsError::InvalidMode { .. }));
+    }
+
+    #[test]
+    fn set_owner_mode_detects_a_swapped_file() {
+        let (d, root) = tree();
+        let f = put(d.path(), "etc/x", "x");
+        let l = root.lookup(Path::new("/etc/x")).expect("lookup");
+        let other = put(d.path(), "etc/y", "y");
+        std::fs::rename(&other, &f).expect("swap");
+        let err = l
+            .set_owner_mode(None, None, Some(0o600))
+            .expect_err("raced");
+        assert!(matches!(err, FsError::Raced { .. }), "{err}");
+        assert_eq!(lmeta(&f).mode() & 0o7777, 0o644);
+        // Swapped for a symlink: still refused, the link's target untouched.
+        std::fs::remove_file(&f).expect("rm");
+        symlink(d.path().join("etc"), &f).expect("symlink");
+        let err = l
+            .set_owner_mode(None, None, Some(0o600))
+            .expect_err("raced");
+        assert!(matches!(err, FsError::Raced { .. }), "{err}");
+        assert_eq!(lmeta(&d.path().join("etc")).mode() & 0o7777, 0o755);
+    }
+
+    #[test]
+    fn hard_linked_file_in_untrusted_directory_is_refused() {
+        let (d, root) = tree();
+        let f = put(d.path(), "home/u/f", "x");
+        std::fs::hard_link(&f, d.path().join("home/u/g")).expect("link");
+        chown_dir(&d.path().join("home/u"), 1000);
+        let l = root.lookup(Path::new("/home/u/f")).expect("lookup");
+        let err = l
+            .set_owner_mode(None, None, Some(0o600))
+            .expect_err("refused");
+        assert!(matches!(err, FsError::Refused { .. }), "{err}");
+        assert_eq!(lmeta(&f).mode() & 0o7777, 0o644);
+    }
+
+    #[test]
+    fn fifo_is_refused_without_blocking() {
+        let (d, root) = tree();
+        let run = mkdirs(d.path(), "run");
+        let fifo = run.join("p");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        chmod(&fifo, 0o644);
+        let l = root.lookup(Path::new("/run/p")).expect("lookup");
+        assert_eq!(l.entry.expect("exists").file_type, FileType::Fifo);
+        let err = l
+            .set_owner_mode(Some(0), Some(0), Some(0o600))
+            .expect_err("fifo");
+        assert!(
+            matches!(
+                err,
+                FsError::NotAFile {
+                    found: FileType::Fifo,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(matches!(
+            l.read().expect_err("fifo"),
+            FsError::NotAFile { .. }
+        ));
+        assert_eq!(lmeta(&fifo).mode() & 0o7777, 0o644);
+    }
+
+    #[test]
+    fn unix_socket_gets_chowned_and_chmodded() {
+        let (d, root) = tree();
+        let run = mkdirs(d.path(), "run");
+        let sock = run.join("docker.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let l = root.lookup(Path::new("/run/docker.sock")).expect("lookup");
+        assert_eq!(l.entry.expect("exists").file_type, FileType::Socket);
+        l.set_owner_mode(Some(0), Some(998), Some(0o660))
+            .expect("socket");
+        let m = lmeta(&sock);
+        assert!(std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 998, 0o660));
+    }
+
+    #[test]
+    fn socket_chmod_fallback_through_proc() {
+        let (d, _root) = tree();
+        let sock = d.path().join("s");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let fd = sys::open(&sock, OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty()).expect("open");
+        let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        nix::sys::stat::fchmodat(
+            None,
+            proc_path.as_str(),
+            Mode::from_bits_truncate(0o600),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .expect("chmod via /proc");
+        assert_eq!(lmeta(&sock).mode() & 0o7777, 0o600);
+    }
+
+    #[test]
+    fn create_parents_makes_root_owned_0755_dirs_outermost_first() {
+        let (d, root) = tree();
+        mkdirs(d.path(), "etc");
+        let created = root
+            .create_parents(Path::new("/etc/docker/certs.d/reg/ca.crt"))
+            .expect("create");
+        assert_eq!(
+            created,
+            vec![
+                PathBuf::from("/etc/docker"),
+                PathBuf::from("/etc/docker/certs.d"),
+                PathBuf::from("/etc/docker/certs.d/reg")
+            ]
+        );
+        for c in &created {
+            let m = lmeta(&root.host_path(c));
+            assert!(m.is_dir());
+            assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (0, 0, 0o755));
+        }
+        assert!(root
+            .create_parents(Path::new("/etc/docker/certs.d/reg/ca.crt"))
+            .expect("again")
+            .is_empty());
+        // Rollback, innermost first; a non-empty directory stays.
+        put(d.path(), "etc/docker/keep", "k");
+        let removed: Vec<bool> = created
+            .iter()
+            .rev()
+            .map(|c| {
+                root.lookup(c)
+                    .expect("lookup")
+                    .remove_empty_dir()
+                    .expect("rmdir")
+            })
+            .collect();
+        assert_eq!(removed, vec![true, true, false]);
+        assert!(!root
+            .lookup(Path::new("/nope/x"))
+            .expect("lookup")
+            .remove_empty_dir()
+            .expect("missing"));
+    }
+
+    #[test]
+    fn create_parents_through_a_trusted_link_and_not_through_an_untrusted_one() {
+        let (d, root) = merged_usr();
+        let created = root
+            .create_parents(Path::new("/lib/hardend/x.conf"))
+            .expect("create");
+        assert_eq!(created, vec![PathBuf::from("/lib/hardend")]);
+        assert!(d.path().join("usr/lib/hardend").is_dir());
+        lchown(&d.path().join("lib"), 1000);
+        let err = root
+            .create_parents(Path::new("/lib/other/x.conf"))
+            .expect_err("untrusted");
+        assert!(matches!(err, FsError::UntrustedSymlink { .. }));
+        assert!(!d.path().join("usr/lib/other").exists());
+        // A dangling link: nothing is created inside its target.
+        symlink("/missing/dir", d.path().join("dangling")).expect("symlink");
+        let err = root
+            .create_parents(Path::new("/dangling/a/x"))
+            .expect_err("dangling");
+        assert!(err.is_not_found(), "{err}");
+        assert!(!d.path().join("missing").exists());
+    }
+
+    #[test]
+    fn remove_and_replace_with_symlink() {
+        let (d, root) = tree();
+        let f = put(d.path(), "etc/x", "x");
+        let l = root.lookup(Path::new("/etc/x")).expect("lookup");
+        l.replace_with_symlink(Path::new("/etc/y"))
+            .expect("symlink");
+        assert_eq!(
+            std::fs::read_link(&f).expect("readlink"),
+            Path::new("/etc/y")
+        );
+        let l = root.lookup(Path::new("/etc/x")).expect("lookup");
+        assert_eq!(l.read_link().expect("readlink"), Path::new("/etc/y"));
+        l.remove().expect("remove");
+        assert!(std::fs::symlink_metadata(&f).is_err());
+        l.remove().expect("already gone");
+        let err = root
+            .lookup(Path::new("/etc"))
+            .expect("lookup")
+            .read_link()
+            .expect_err("not a link");
+        assert!(
+            matches!(
+                err,
+                FsError::NotAFile {
+                    found: FileType::Directory,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fast_path_refuses_symlinks_so_the_walk_decides() {
+        let (_d, root) = merged_usr();
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY)
+            .resolve(
+                ResolveFlag::RESOLVE_IN_ROOT
+                    | ResolveFlag::RESOLVE_NO_SYMLINKS
+                    | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+            );
+        match sys::openat2(root.fd.as_fd(), "lib/systemd", how) {
+            Err(Errno::ELOOP) => {}
+            // Kernels before 5.6 or a seccomp filter: the walk is the only path anyway.
+            Err(Errno::ENOSYS | Errno::EPERM) => return,
+            other => panic!("openat2 through a symlink: {other:?}"),
+        }
+        sys::openat2(root.fd.as_fd(), "usr/lib/systemd", how).expect("no symlink on the way");
+    }
+
+    #[test]
+    fn fchmodat2_works_on_an_o_path_socket_descriptor() {
+        let (d, _root) = tree();
+        let sock = d.path().join("s");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("bind");
+        let fd = sys::open(&sock, OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty()).expect("open");
+        match sys::fchmod_path_fd(fd.as_fd(), Mode::from_bits_truncate(0o640)) {
+            Ok(()) => assert_eq!(lmeta(&sock).mode() & 0o7777, 0o640),
+            Err(Errno::ENOSYS | Errno::EINVAL | Errno::EOPNOTSUPP) => {} // kernel before 6.6
+            Err(e) => panic!("fchmodat2: {e}"),
+        }
+    }
+
+    #[test]
+    fn host_root() {
+        let root = Root::open(Path::new("/"), 0).expect("host root");
+        assert!(root.is_host());
+        assert_eq!(
+            root.host_path(Path::new("/etc/passwd")),
+            Path::new("/etc/passwd")
+        );
+        let l = root.lookup(Path::new("/etc/passwd")).expect("lookup");
+        assert!(l.exists());
     }
 }

@@ -134,7 +134,13 @@ pub(crate) fn read_dir(dir: BorrowedFd<'_>) -> nix::Result<Vec<(std::ffi::OsStri
     use std::os::unix::ffi::OsStrExt;
 
     // A real descriptor of the same directory: readdir cannot use an O_PATH one.
-    let fd = openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())?.into_raw_fd();
+    let fd = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )?
+    .into_raw_fd();
     // SAFETY: `fd` is an open directory descriptor that we own (just released from its OwnedFd);
     // on success fdopendir takes ownership of it, on failure it stays ours and is closed below.
     let dirp = unsafe { libc::fdopendir(fd) };
@@ -164,7 +170,10 @@ pub(crate) fn read_dir(dir: BorrowedFd<'_>) -> nix::Result<Vec<(std::ffi::OsStri
         let (name, d_type) = unsafe {
             let ent = &*ent;
             let name = std::ffi::CStr::from_ptr(ent.d_name.as_ptr());
-            (std::ffi::OsStr::from_bytes(name.to_bytes()).to_os_string(), ent.d_type)
+            (
+                std::ffi::OsStr::from_bytes(name.to_bytes()).to_os_string(),
+                ent.d_type,
+            )
         };
         if name != "." && name != ".." {
             out.push((name, d_type));

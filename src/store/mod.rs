@@ -318,7 +318,8 @@ impl Store {
         self.commit(index)
     }
 
-    /// The entries for targets under `root`, in the order they were saved.
+    /// The entries for targets under `root`, in the order they were saved, as this value last
+    /// read or wrote the index (another process's later changes show after its next operation).
     pub fn entries(&self, root: &Path) -> Vec<&Entry> {
         self.index
             .entries

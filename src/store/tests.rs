@@ -466,6 +466,26 @@ fn corrupt_index_is_an_error_and_is_kept() {
 }
 
 #[test]
+fn non_utf8_path_is_an_error_and_leaves_the_index_alone() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = fixture();
+    let mut store = Store::open(&f.state).expect("open the store");
+    f.save(&mut store, "/etc/ok.conf", "c1");
+    let before = std::fs::read(f.state.join("backups/index.json")).expect("read the index");
+    let name = Path::new(std::ffi::OsStr::from_bytes(b"/etc/bad-\xff.conf"));
+    let lookup = f.root.lookup(name).expect("look the target up");
+    let err = store
+        .save_original(&f.root, &lookup, "c1")
+        .expect_err("a non-UTF-8 path cannot be recorded");
+    assert!(matches!(err, StoreError::EncodeIndex { .. }), "{err:?}");
+    assert_eq!(
+        std::fs::read(f.state.join("backups/index.json")).expect("read the index"),
+        before
+    );
+    assert_eq!(store.entries(f.root.path()).len(), 1);
+}
+
+#[test]
 fn created_dirs_are_removed_innermost_first_when_empty() {
     let f = fixture();
     let mut store = Store::open(&f.state).expect("open the store");
