@@ -6,11 +6,15 @@
 
 pub mod cli;
 pub mod components;
+pub mod daemon;
 pub mod diag;
 pub mod engine;
 pub mod fs;
+pub mod journal;
 pub mod kinds;
 pub mod profile;
 pub mod report;
+pub mod service;
 pub mod settings;
 pub mod store;
+pub mod watch;

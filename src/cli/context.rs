@@ -11,6 +11,8 @@ use crate::profile::{self, ProfileSet, ProfileSources};
 use crate::settings::{self, Settings};
 
 pub struct Setup {
+    pub settings: Settings,
+    pub config_path: PathBuf,
     pub sources: ProfileSources,
     pub trust: TrustPolicy,
     pub root_dir: PathBuf,
@@ -52,6 +54,8 @@ impl Setup {
             trust,
         };
         Ok(Setup {
+            settings,
+            config_path: config,
             sources,
             trust,
             root_dir: cli.root.clone().unwrap_or_else(|| PathBuf::from("/")),

@@ -1,6 +1,7 @@
 //! `check`, `plan` and `apply`: evaluate the selected controls and report.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 
@@ -19,7 +20,7 @@ pub fn run(
     let setup = Setup::load(cli)?;
     let set = setup.profiles()?;
     let root = setup.root()?;
-    let engine = Engine::new(&set, &root, setup.trust);
+    let engine = Engine::new(Arc::new(set), Arc::new(root), setup.trust);
     let controls = match engine.select(ids) {
         Ok(c) => c,
         Err(e) => {
@@ -40,7 +41,7 @@ pub fn run(
     };
     let report = Report {
         command,
-        root: root.path().to_path_buf(),
+        root: engine.root.path().to_path_buf(),
         controls: results,
     };
     let stdout = std::io::stdout();

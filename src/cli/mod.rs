@@ -6,6 +6,8 @@
 mod context;
 mod evaluate;
 mod rollback;
+mod run;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -84,6 +86,13 @@ pub enum Command {
     },
     /// Check profile files (all in force when no PATH is given); exit 2 with file:line:col on error.
     Validate { paths: Vec<PathBuf> },
+    /// The daemon: converge, then watch every target and revert or report drift.
+    Run,
+    /// What the running daemon sees (or the last state it saved).
+    Status {
+        #[arg(long, value_enum, default_value_t = ChangeFormat::Text)]
+        format: ChangeFormat,
+    },
 }
 
 /// Process exit codes (DESIGN.md): 0 all good, 1 drift/conflict/error, 2 nothing evaluated.
@@ -115,6 +124,8 @@ pub fn main() -> i32 {
         }
         Command::Rollback { controls } => rollback::run(&cli, controls),
         Command::Validate { paths } => validate::run(&cli, paths),
+        Command::Run => run::run(&cli),
+        Command::Status { format } => status::run(&cli, *format),
     };
     match result {
         Ok(code) => code,

@@ -20,9 +20,11 @@ use crate::kinds::{Context, Observation, Part};
 use crate::profile::{Control, Policy, ProfileSet};
 use crate::store::Store;
 
-pub struct Engine<'a> {
-    pub set: &'a ProfileSet,
-    pub root: &'a Root,
+use std::sync::Arc;
+
+pub struct Engine {
+    pub set: Arc<ProfileSet>,
+    pub root: Arc<Root>,
     pub accounts: Accounts,
     pub components: Components,
     pub trust: TrustPolicy,
@@ -30,20 +32,20 @@ pub struct Engine<'a> {
     pub today: time::Date,
 }
 
-impl<'a> Engine<'a> {
-    pub fn new(set: &'a ProfileSet, root: &'a Root, trust: TrustPolicy) -> Engine<'a> {
+impl Engine {
+    pub fn new(set: Arc<ProfileSet>, root: Arc<Root>, trust: TrustPolicy) -> Engine {
         Engine {
+            accounts: Accounts::load(&root),
+            components: Components::detect(&root),
             set,
             root,
-            accounts: Accounts::load(root),
-            components: Components::detect(root),
             trust,
             today: time::OffsetDateTime::now_utc().date(),
         }
     }
 
     /// The controls named by `--control` (all when none are named), in profile order.
-    pub fn select(&self, ids: &[String]) -> Result<Vec<&'a Control>, String> {
+    pub fn select(&self, ids: &[String]) -> Result<Vec<&Control>, String> {
         if let Some(unknown) = ids.iter().find(|id| self.set.control(id).is_none()) {
             return Err(format!("no control `{unknown}` in the loaded profiles"));
         }
@@ -57,7 +59,7 @@ impl<'a> Engine<'a> {
 
     fn context(&self) -> Context<'_> {
         Context {
-            root: self.root,
+            root: &self.root,
             accounts: &self.accounts,
             trust: &self.trust,
         }
@@ -96,7 +98,17 @@ impl<'a> Engine<'a> {
     /// Brings a control to the profile. A `report`-policy control is changed only when the
     /// user named it (`explicit`); a waived one never.
     pub fn apply(&self, control: &Control, store: &mut Store, explicit: bool) -> ControlResult {
-        let result = self.check(control);
+        self.remediate(control, self.check(control), store, explicit)
+    }
+
+    /// Brings a control to the profile from a result `check` just gave.
+    pub fn remediate(
+        &self,
+        control: &Control,
+        result: ControlResult,
+        store: &mut Store,
+        explicit: bool,
+    ) -> ControlResult {
         if result.status != Status::Drift || result.is_waived() {
             return result;
         }
@@ -108,7 +120,7 @@ impl<'a> Engine<'a> {
         let mut fixed_targets = Vec::new();
         for part in &result.parts {
             let Some(fix) = &part.fix else { continue };
-            match perform(self.root, store, &control.id, fix) {
+            match perform(&self.root, store, &control.id, fix) {
                 Ok(()) => fixed_targets.push(part.target.clone()),
                 Err(e) => failures.push(
                     Part::new(part.target.clone(), Status::Error)

@@ -614,6 +614,11 @@ impl Lookup {
 
     /// The path after following trusted ancestor symlinks, root-relative absolute
     /// (`/lib/systemd/system/x` → `/usr/lib/systemd/system/x`).
+    /// Whether the parent directory exists (else an ancestor is missing).
+    pub fn parent_exists(&self) -> bool {
+        self.parent.is_some()
+    }
+
     pub fn resolved(&self) -> &Path {
         &self.resolved
     }

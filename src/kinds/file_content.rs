@@ -94,6 +94,10 @@ fn digest(bytes: &[u8]) -> String {
 }
 
 impl Kind for FileContent {
+    fn watch_paths(&self) -> Vec<String> {
+        vec![self.target()]
+    }
+
     fn target(&self) -> String {
         self.path.display().to_string()
     }

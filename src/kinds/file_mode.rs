@@ -270,6 +270,10 @@ fn unknown_account(target: String, expected: String, what: &str, name: &str, fil
 }
 
 impl Kind for FileMode {
+    fn watch_paths(&self) -> Vec<String> {
+        self.paths.clone()
+    }
+
     fn target(&self) -> String {
         match self.paths.as_slice() {
             [only] => only.clone(),

@@ -8,6 +8,7 @@ mod file_content;
 mod file_mode;
 mod observation;
 
+pub use attrs::is_glob;
 pub use file_content::FileContent;
 pub use file_mode::FileMode;
 pub use observation::{Fix, Observation, Part};
@@ -31,6 +32,13 @@ pub trait Kind {
     fn target(&self) -> String;
     /// Look at the target and compare it with the control; never changes anything.
     fn observe(&self, ctx: &Context) -> Observation;
+    /// Paths or globs (as the profile names them) whose changes can affect the control: the
+    /// daemon watches their directories with inotify.
+    fn watch_paths(&self) -> Vec<String>;
+    /// Kernel state that inotify cannot see: the daemon re-checks it on its poll timer.
+    fn polled(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,60 @@
+//! `status`: what the running daemon sees, from the status file it keeps current.
+
+use std::path::Path;
+
+use super::context::Setup;
+use super::{ChangeFormat, Cli, EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE};
+use crate::daemon::DaemonStatus;
+
+pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
+    let setup = Setup::load(cli)?;
+    let status = match DaemonStatus::load(&setup.state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hardend: no daemon status yet ({e}); is `hardend run` started?");
+            return Ok(EXIT_UNUSABLE);
+        }
+    };
+    let running = Path::new(&format!("/proc/{}", status.pid)).exists()
+        && std::fs::read_to_string(format!("/proc/{}/comm", status.pid))
+            .is_ok_and(|c| c.trim_end() == "hardend");
+    match format {
+        ChangeFormat::Json => {
+            let mut v = serde_json::to_value(&status)?;
+            v["running"] = serde_json::Value::Bool(running);
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        ChangeFormat::Text => {
+            println!(
+                "hardend {} (pid {}, started {}), {} mode",
+                if running {
+                    "running"
+                } else {
+                    "not running; last saved state"
+                },
+                status.pid,
+                status.started_at,
+                if status.enforce {
+                    "enforce"
+                } else {
+                    "report-only"
+                }
+            );
+            println!(
+                "root {}, {} profile file(s), {} watched directories, {} polled control(s)",
+                status.root.display(),
+                status.profile_files.len(),
+                status.watched_directories,
+                status.polled_controls
+            );
+            for c in status.controls.iter().filter(|c| c.status != "pass") {
+                println!("{:<14} {}  {}: {}", c.status, c.id, c.target, c.message);
+            }
+            println!("{} (updated {})", status.one_line(), status.updated_at);
+        }
+    }
+    let failing = ["drift", "conflict", "error"]
+        .iter()
+        .any(|s| status.summary.get(*s).copied().unwrap_or(0) > 0);
+    Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
+}

@@ -1,0 +1,645 @@
+//! `hardend run`: converge once, then watch every managed target and revert (`enforce`) or
+//! report drift, with one journal event per drift.
+//!
+//! One thread: a current-thread tokio runtime drives the inotify watcher, the signals and the
+//! timers, so a change is handled as soon as the kernel reports it, no work is done while
+//! nothing changes, and the seccomp filter of the sandbox covers the whole process.
+//!
+//! Cost follows changes: an event re-examines only the controls whose watch points name the
+//! changed entry. Kernel state that inotify cannot see is re-checked on the poll timer, which
+//! only runs when such controls exist.
+
+mod fight;
+mod status;
+
+pub use status::{ControlStatus, DaemonStatus, STATUS_FILE};
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context as _};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::diag::Diagnostics;
+use crate::engine::{ControlResult, Engine, Status};
+use crate::fs::{Root, TrustPolicy};
+use crate::journal::{self, Action, Event, EventType};
+use crate::profile::{self, Policy, ProfileSet, ProfileSources};
+use crate::service;
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::watch::{watch_points, Batch, WatchPoint, Watcher};
+use fight::{Fights, Verdict};
+use status::now_rfc3339;
+
+/// How often the status file is rewritten at most while events keep coming.
+const STATUS_FLUSH: Duration = Duration::from_millis(250);
+
+pub struct DaemonConfig {
+    pub settings: Settings,
+    pub sources: ProfileSources,
+    pub config_path: PathBuf,
+    pub trust: TrustPolicy,
+    pub root: Root,
+    pub state_dir: PathBuf,
+}
+
+/// Why a watched directory matters.
+#[derive(Debug, Clone)]
+enum Interest {
+    /// A control (by index), for one entry name or any.
+    Control(usize, Option<OsString>),
+    /// The profile directories: any change reloads.
+    Profiles,
+    /// The settings file, by name in its directory.
+    Settings(OsString),
+}
+
+/// What was last said about a control, so that each distinct state is reported once.
+#[derive(Debug, Clone, PartialEq)]
+struct Said {
+    status: Status,
+    actual: String,
+    message: String,
+}
+
+impl Said {
+    fn of(r: &ControlResult) -> Said {
+        Said {
+            status: r.status,
+            actual: r.actual.clone(),
+            message: r.message.clone(),
+        }
+    }
+}
+
+struct Daemon {
+    cfg: DaemonConfig,
+    engine: Engine,
+    store: Store,
+    watcher: Watcher,
+    /// The host root, for watching hardend's own configuration.
+    host: Root,
+    interest: HashMap<PathBuf, Vec<Interest>>,
+    said: HashMap<String, Said>,
+    results: Vec<Option<ControlStatus>>,
+    fights: Fights,
+    expired_waivers_said: HashSet<String>,
+    started_at: String,
+    last_convergence: String,
+    status_due: Option<Instant>,
+    last_status_line: String,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
+pub fn run(cfg: DaemonConfig) -> anyhow::Result<i32> {
+    journal::init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the event loop")?;
+    runtime.block_on(async move {
+        let mut daemon = Daemon::start(cfg)?;
+        daemon.event_loop().await
+    })
+}
+
+impl Daemon {
+    fn start(cfg: DaemonConfig) -> anyhow::Result<Daemon> {
+        let set = match profile::load(&cfg.sources) {
+            Ok((set, _warnings)) => set,
+            Err(diags) => {
+                reject(&diags);
+                return Err(anyhow!("profiles rejected; nothing was evaluated"));
+            }
+        };
+        let store = Store::open(&cfg.state_dir).map_err(|e| anyhow!("{e}"))?;
+        let root = Arc::new(Root::open(cfg.root.path(), cfg.root.trusted_uid())?);
+        let engine = Engine::new(Arc::new(set), root, cfg.trust);
+        let host = Root::open(Path::new("/"), cfg.trust.owner_uid)?;
+        let fights = Fights::new(cfg.settings.fight_limit, cfg.settings.fight_window);
+        let mut daemon = Daemon {
+            results: vec![None; engine.set.controls.len()],
+            engine,
+            store,
+            watcher: Watcher::new().context("inotify")?,
+            host,
+            interest: HashMap::new(),
+            said: HashMap::new(),
+            fights,
+            expired_waivers_said: HashSet::new(),
+            started_at: now_rfc3339(),
+            last_convergence: String::new(),
+            status_due: None,
+            last_status_line: String::new(),
+            cfg,
+        };
+        loaded_event(&daemon.engine.set);
+        daemon.converge_all(None);
+        daemon.rearm();
+        Ok(daemon)
+    }
+
+    fn enforcing(&self, policy: Policy) -> bool {
+        self.cfg.settings.enforce && policy == Policy::Enforce
+    }
+
+    async fn event_loop(&mut self) -> anyhow::Result<i32> {
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut watchdog = service::watchdog_interval().map(tokio::time::interval);
+        let mut poll = self.poll_timer();
+        self.flush_status();
+        service::ready(&self.last_status_line);
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                batch = self.watcher.next_batch() => {
+                    let batch = batch.context("reading inotify events")?;
+                    self.on_batch(batch);
+                    if poll.is_some() != self.has_polled() {
+                        poll = self.poll_timer();
+                    }
+                }
+                _ = hangup.recv() => {
+                    self.reload("SIGHUP");
+                    poll = self.poll_timer();
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = tick(&mut poll) => self.recheck_polled(),
+                _ = tick(&mut watchdog) => service::watchdog(),
+                _ = sleep_until(deadline) => self.on_deadline(),
+            }
+        }
+        service::stopping();
+        self.status_due = Some(Instant::now());
+        self.flush_status();
+        Ok(0)
+    }
+
+    fn has_polled(&self) -> bool {
+        self.engine
+            .set
+            .controls
+            .iter()
+            .any(|c| c.spec.kind().polled())
+    }
+
+    /// The poll timer exists only while some control needs it: no wake-ups otherwise.
+    fn poll_timer(&self) -> Option<tokio::time::Interval> {
+        self.has_polled().then(|| {
+            let mut i = tokio::time::interval(self.cfg.settings.poll_interval);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        })
+    }
+
+    /// The earliest of: a fight's back-off end, a waiver's expiry, a pending status write.
+    fn next_deadline(&self) -> Option<Instant> {
+        let fight = self.fights.next_deadline().map(|(t, _)| t);
+        [fight, self.next_waiver_expiry(), self.status_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the next active waiver lapses (it applies through its `expires` day, UTC).
+    fn next_waiver_expiry(&self) -> Option<Instant> {
+        let now = time::OffsetDateTime::now_utc();
+        self.engine
+            .set
+            .waivers
+            .iter()
+            .filter(|w| w.expires >= self.engine.today)
+            .filter_map(|w| w.expires.next_day())
+            .map(|day| day.midnight().assume_utc())
+            .min()
+            .map(|at| {
+                let secs = (at - now).whole_milliseconds().max(0);
+                Instant::now() + Duration::from_millis(u64::try_from(secs).unwrap_or(0))
+            })
+    }
+
+    fn on_deadline(&mut self) {
+        let now = Instant::now();
+        for id in self.fights.due(now) {
+            if let Some(i) = self.index_of(&id) {
+                self.evaluate(i, None);
+            }
+        }
+        let today = time::OffsetDateTime::now_utc().date();
+        if today != self.engine.today {
+            self.engine.today = today;
+            let waived: Vec<usize> = (0..self.engine.set.controls.len())
+                .filter(|i| {
+                    self.engine
+                        .set
+                        .waiver(&self.engine.set.controls[*i].id)
+                        .is_some()
+                })
+                .collect();
+            for i in waived {
+                self.evaluate(i, None);
+            }
+        }
+        self.flush_status();
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.engine.set.controls.iter().position(|c| c.id == id)
+    }
+
+    fn on_batch(&mut self, batch: Batch) {
+        let mut affected = BTreeSet::new();
+        let mut reload = false;
+        for (dir, name) in &batch.changes {
+            let Some(interests) = self.interest.get(dir) else {
+                continue;
+            };
+            for interest in interests {
+                match interest {
+                    Interest::Control(i, None) => {
+                        affected.insert(*i);
+                    }
+                    Interest::Control(i, Some(n)) => {
+                        if name.as_ref().is_none_or(|changed| changed == n) {
+                            affected.insert(*i);
+                        }
+                    }
+                    Interest::Profiles => reload = true,
+                    Interest::Settings(n) => {
+                        reload |= name.as_ref().is_none_or(|changed| changed == n);
+                    }
+                }
+            }
+        }
+        if batch.overflow {
+            // The kernel dropped events: look at everything again.
+            affected.extend(0..self.engine.set.controls.len());
+        }
+        for i in affected {
+            self.evaluate(i, batch.read_at);
+        }
+        if batch.overflow || batch.structural {
+            self.rearm();
+        }
+        if reload {
+            self.reload("profile files changed");
+        }
+        self.schedule_status();
+    }
+
+    /// Re-examines one control, reverting or reporting as its policy says.
+    fn evaluate(&mut self, i: usize, event_at: Option<Instant>) {
+        let set = Arc::clone(&self.engine.set);
+        let control = &set.controls[i];
+        let id = control.id.clone();
+        if self.fights.backed_off(&id, Instant::now()) {
+            return;
+        }
+        let checked = self.engine.check(control);
+        self.note_expired_waiver(&checked);
+        let result = if checked.status == Status::Drift
+            && !checked.is_waived()
+            && self.enforcing(control.policy)
+        {
+            let before = checked.clone();
+            let after = self
+                .engine
+                .remediate(control, checked, &mut self.store, false);
+            self.after_revert(&before, &after, event_at);
+            after
+        } else {
+            self.report(&checked);
+            checked
+        };
+        self.results[i] = Some(control_status(&result));
+    }
+
+    fn after_revert(&mut self, before: &ControlResult, after: &ControlResult, at: Option<Instant>) {
+        let mut e = control_event(EventType::DriftReverted, before);
+        if after.status == Status::Fixed {
+            e.message = format!("{}: {} (reverted)", before.target, before.message);
+            e.action = Some(Action::Reverted);
+            e.latency_us = at.map(|t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+            journal::emit(&e);
+            self.said.insert(after.id.clone(), Said::of(after));
+            let now = Instant::now();
+            match self.fights.record_revert(&after.id, now) {
+                Verdict::Calm | Verdict::Continues { .. } => {}
+                Verdict::Started { backoff } => {
+                    let mut f = control_event(EventType::Fight, before);
+                    let writers =
+                        writers_of(&self.engine.root.host_path(Path::new(&before.target)));
+                    f.writer = (!writers.is_empty()).then(|| writers.join(", "));
+                    f.action = Some(Action::Skipped);
+                    f.message = format!(
+                        "{} keeps being changed back after reverts; backing off for {}s, then every time longer",
+                        before.target,
+                        backoff.as_secs()
+                    );
+                    journal::emit(&f);
+                }
+            }
+        } else {
+            let said = Said::of(after);
+            if self.said.get(&after.id) != Some(&said) {
+                let mut e = control_event(EventType::RevertFailed, after);
+                e.action = Some(Action::Failed);
+                journal::emit(&e);
+                self.said.insert(after.id.clone(), said);
+            }
+        }
+    }
+
+    /// Report-only handling: one event per distinct non-compliant state, and one when the
+    /// control is compliant again.
+    fn report(&mut self, r: &ControlResult) {
+        let said = Said::of(r);
+        let previous = self.said.get(&r.id);
+        if previous == Some(&said) {
+            return;
+        }
+        let kind = match r.status {
+            Status::Drift => Some(EventType::DriftDetected),
+            Status::Conflict => Some(EventType::Conflict),
+            Status::Error => Some(EventType::RevertFailed),
+            _ if previous.is_some_and(|p| p.status.is_failure()) => Some(EventType::DriftResolved),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            let mut e = control_event(kind, r);
+            e.action = Some(match r.status {
+                Status::Drift | Status::Conflict => Action::Reported,
+                Status::Error => Action::Failed,
+                _ => Action::Skipped,
+            });
+            journal::emit(&e);
+        }
+        self.said.insert(r.id.clone(), said);
+    }
+
+    fn note_expired_waiver(&mut self, r: &ControlResult) {
+        if let Some(w) = r.waiver.as_ref().filter(|w| w.expired) {
+            if self.expired_waivers_said.insert(r.id.clone()) {
+                let mut e = control_event(EventType::WaiverExpired, r);
+                e.message = format!(
+                    "waiver for {} expired on {} ({})",
+                    r.id, w.expires, w.reason
+                );
+                journal::emit(&e);
+            }
+        }
+    }
+
+    /// Evaluates every control (start, reload, overflow).
+    fn converge_all(&mut self, at: Option<Instant>) {
+        for i in 0..self.engine.set.controls.len() {
+            self.evaluate(i, at);
+        }
+        self.last_convergence = now_rfc3339();
+        self.schedule_status();
+    }
+
+    fn recheck_polled(&mut self) {
+        let polled: Vec<usize> = (0..self.engine.set.controls.len())
+            .filter(|i| self.engine.set.controls[*i].spec.kind().polled())
+            .collect();
+        let at = Some(Instant::now());
+        for i in polled {
+            self.evaluate(i, at);
+        }
+        self.schedule_status();
+    }
+
+    /// Recomputes every watch point and watches exactly the directories needed.
+    fn rearm(&mut self) {
+        let mut interest: HashMap<PathBuf, Vec<Interest>> = HashMap::new();
+        let root = &self.engine.root;
+        for (i, control) in self.engine.set.controls.iter().enumerate() {
+            for pattern in control.spec.kind().watch_paths() {
+                for WatchPoint { dir, name } in watch_points(root, &pattern) {
+                    interest
+                        .entry(root.host_path(&dir))
+                        .or_default()
+                        .push(Interest::Control(i, name));
+                }
+            }
+        }
+        // hardend's own profile directories: any change there reloads. A missing directory
+        // is waited for in its nearest existing ancestor.
+        for dir in [&self.cfg.sources.dropin_dir, &self.cfg.sources.builtin_dir] {
+            if dir.is_dir() {
+                interest
+                    .entry(dir.clone())
+                    .or_default()
+                    .push(Interest::Profiles);
+            } else {
+                for point in watch_points(&self.host, &dir.to_string_lossy()) {
+                    interest
+                        .entry(point.dir)
+                        .or_default()
+                        .push(Interest::Profiles);
+                }
+            }
+        }
+        if let (Some(dir), Some(name)) = (
+            self.cfg.config_path.parent(),
+            self.cfg.config_path.file_name(),
+        ) {
+            interest
+                .entry(dir.to_path_buf())
+                .or_default()
+                .push(Interest::Settings(name.to_os_string()));
+        }
+        let dirs: BTreeSet<PathBuf> = interest.keys().filter(|d| d.is_dir()).cloned().collect();
+        self.watcher.set_dirs(&dirs);
+        self.interest = interest;
+    }
+
+    /// Loads the settings and profiles again; a rejected set leaves the last good one in force.
+    fn reload(&mut self, why: &str) {
+        service::reloading();
+        let settings = match Settings::load(&self.cfg.config_path, &self.cfg.trust) {
+            Ok(s) => s,
+            Err(diags) => {
+                reject(&diags);
+                self.flush_status();
+                service::ready(&self.last_status_line);
+                return;
+            }
+        };
+        let mut sources = self.cfg.sources.clone();
+        sources.builtin = settings.builtin_profiles.clone();
+        match profile::load(&sources) {
+            Ok((set, _warnings)) => {
+                tracing::info!("reloading profiles ({why})");
+                loaded_event(&set);
+                let ids: HashSet<&str> = set.controls.iter().map(|c| c.id.as_str()).collect();
+                self.said.retain(|id, _| ids.contains(id.as_str()));
+                self.expired_waivers_said
+                    .retain(|id| ids.contains(id.as_str()));
+                self.fights = Fights::new(settings.fight_limit, settings.fight_window);
+                self.results = vec![None; set.controls.len()];
+                self.engine = Engine::new(Arc::new(set), self.engine.root.clone(), self.cfg.trust);
+                self.cfg.settings = settings;
+                self.cfg.sources = sources;
+                self.converge_all(None);
+                self.rearm();
+            }
+            Err(diags) => reject(&diags),
+        }
+        self.status_due = Some(Instant::now());
+        self.flush_status();
+        service::ready(&self.last_status_line);
+    }
+
+    fn schedule_status(&mut self) {
+        self.status_due
+            .get_or_insert_with(|| Instant::now() + STATUS_FLUSH);
+    }
+
+    /// Writes the status file and STATUS= when due.
+    fn flush_status(&mut self) {
+        if self.status_due.is_some_and(|t| t > Instant::now()) {
+            return;
+        }
+        self.status_due = None;
+        let controls: Vec<ControlStatus> = self.results.iter().flatten().cloned().collect();
+        let mut summary: BTreeMap<String, usize> = Status::ALL
+            .iter()
+            .map(|s| (s.name().to_string(), 0))
+            .collect();
+        for c in &controls {
+            *summary.entry(c.status.clone()).or_default() += 1;
+        }
+        let status = DaemonStatus {
+            pid: std::process::id(),
+            started_at: self.started_at.clone(),
+            updated_at: now_rfc3339(),
+            last_convergence: self.last_convergence.clone(),
+            enforce: self.cfg.settings.enforce,
+            root: self.engine.root.path().to_path_buf(),
+            profile_files: self.engine.set.files.clone(),
+            watched_directories: self.watcher.watched(),
+            polled_controls: self
+                .engine
+                .set
+                .controls
+                .iter()
+                .filter(|c| c.spec.kind().polled())
+                .count(),
+            controls,
+            summary,
+        };
+        if let Err(e) = status.save(&self.cfg.state_dir) {
+            tracing::warn!("cannot write the status file: {e}");
+        }
+        let line = status.one_line();
+        if line != self.last_status_line {
+            service::status(&line);
+            self.last_status_line = line;
+        }
+    }
+}
+
+fn control_status(r: &ControlResult) -> ControlStatus {
+    ControlStatus {
+        id: r.id.clone(),
+        kind: r.kind.to_string(),
+        status: r.status.name().to_string(),
+        target: r.target.clone(),
+        message: r.message.clone(),
+        restart_required: r.restart_required,
+    }
+}
+
+fn control_event(kind: EventType, r: &ControlResult) -> Event {
+    let mut e = Event::new(kind, format!("{}: {}", r.target, r.message));
+    e.control = Some(r.id.clone());
+    e.control_kind = Some(r.kind);
+    e.target = Some(r.target.clone());
+    e.expected = Some(r.expected.clone());
+    e.actual = Some(r.actual.clone());
+    e
+}
+
+fn loaded_event(set: &ProfileSet) {
+    let mut e = Event::new(
+        EventType::ProfileLoaded,
+        format!(
+            "{} profile file(s), {} control(s), {} waiver(s) in force",
+            set.files.len(),
+            set.controls.len(),
+            set.waivers.len()
+        ),
+    );
+    e.file = Some(
+        set.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    journal::emit(&e);
+}
+
+/// One `profile-rejected` event per error, naming file:line:col.
+fn reject(diags: &Diagnostics) {
+    for d in diags.errors() {
+        let mut e = Event::new(
+            EventType::ProfileRejected,
+            format!("{d}; the last good profile set stays in force"),
+        );
+        e.file = Some(d.location.file.display().to_string());
+        e.action = Some(Action::Skipped);
+        journal::emit(&e);
+    }
+}
+
+/// Processes that hold the file open, where the kernel can tell (`/proc/PID/fd`).
+fn writers_of(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let me = std::process::id().to_string();
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().to_string();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+        {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            out.push(format!("pid {pid} ({})", comm.trim_end()));
+        }
+    }
+    out
+}
+
+async fn tick(timer: &mut Option<tokio::time::Interval>) {
+    match timer {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
