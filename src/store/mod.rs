@@ -347,7 +347,7 @@ impl Store {
             .entries
             .iter()
             .filter(|e| e.root == root.path())
-            .filter(|e| controls.map_or(true, |wanted| e.has_any_control(wanted)))
+            .filter(|e| controls.is_none_or(|wanted| e.has_any_control(wanted)))
             .cloned()
             .collect();
         // Newest first, then (stable) deepest first, created directories after everything else:
