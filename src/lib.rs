@@ -8,6 +8,7 @@ pub mod cli;
 pub mod components;
 pub mod daemon;
 pub mod diag;
+pub mod docker;
 pub mod engine;
 pub mod fs;
 pub mod journal;

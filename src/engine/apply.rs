@@ -8,6 +8,12 @@ use crate::store::Store;
 /// Performs a fix for `control`. The original is durable in the store before anything changes.
 pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Result<(), String> {
     match fix {
+        Fix::ReloadDocker {
+            pid,
+            socket,
+            key,
+            expected,
+        } => crate::docker::reload(*pid, socket, key, expected),
         Fix::SetOwnerMode {
             path,
             uid,

@@ -74,7 +74,9 @@ impl Engine {
         control
             .requires
             .iter()
-            .find(|c| !self.components.is_present(**c))
+            .copied()
+            .chain(control.spec.kind().component())
+            .find(|c| !self.components.is_present(*c))
             .map(|c| c.name())
     }
 

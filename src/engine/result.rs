@@ -68,19 +68,36 @@ impl ControlResult {
         if let Some(w) = obs.parts.iter().max_by_key(|p| p.status.severity()) {
             r.expected = w.expected.clone();
             r.actual = w.actual.clone();
-            r.message = w.message.clone();
-            if obs.parts.len() > 1 {
-                let n = obs.parts.iter().filter(|p| p.status == status).count();
-                r.message = format!(
-                    "{n} of {} {status}: {}: {}",
+            let n = obs.parts.iter().filter(|p| p.status == status).count();
+            r.message = if obs.parts.len() == 1 {
+                r.target = w.target.clone();
+                w.message.clone()
+            } else if n > 1 {
+                format!(
+                    "{n} of {} {status}; first {}: {}",
                     obs.parts.len(),
                     w.target,
                     w.message
-                );
+                )
+            } else if w.target != r.target && !w.message.is_empty() {
+                format!("{}: {}", w.target, w.message)
             } else {
-                r.target = w.target.clone();
+                w.message.clone()
+            };
+            // A pending restart is news even when everything else passes.
+            if status != Status::Drift {
+                if let Some(p) = obs
+                    .parts
+                    .iter()
+                    .find(|p| p.restart_required && !p.message.is_empty())
+                {
+                    if r.message.is_empty() {
+                        r.message = p.message.clone();
+                    }
+                }
             }
         }
+        r.restart_required = obs.parts.iter().any(|p| p.restart_required);
         r.parts = obs.parts;
         if let Some(w) = &waiver {
             if w.expired {

@@ -4,11 +4,13 @@
 #![forbid(unsafe_code)]
 
 mod attrs;
+mod docker_daemon;
 mod file_content;
 mod file_mode;
 mod observation;
 
 pub use attrs::is_glob;
+pub use docker_daemon::DockerDaemon;
 pub use file_content::FileContent;
 pub use file_mode::FileMode;
 pub use observation::{Fix, Observation, Part};
@@ -17,7 +19,7 @@ use crate::fs::{Accounts, Root, TrustPolicy};
 use crate::profile::reader::TableReader;
 
 /// Every kind a profile may name.
-pub const KIND_NAMES: &[&str] = &["file-mode", "file-content"];
+pub const KIND_NAMES: &[&str] = &["file-mode", "file-content", "docker-daemon"];
 
 /// What a kind needs to observe its target.
 pub struct Context<'a> {
@@ -35,6 +37,10 @@ pub trait Kind {
     /// Paths or globs (as the profile names them) whose changes can affect the control: the
     /// daemon watches their directories with inotify.
     fn watch_paths(&self) -> Vec<String>;
+    /// The component the kind configures, which must be present (else `not-applicable`).
+    fn component(&self) -> Option<crate::profile::Component> {
+        None
+    }
     /// Kernel state that inotify cannot see: the daemon re-checks it on its poll timer.
     fn polled(&self) -> bool {
         false
@@ -45,6 +51,7 @@ pub trait Kind {
 pub enum KindSpec {
     FileMode(FileMode),
     FileContent(FileContent),
+    DockerDaemon(DockerDaemon),
 }
 
 impl KindSpec {
@@ -53,6 +60,7 @@ impl KindSpec {
         match kind {
             "file-mode" => FileMode::parse(r).map(KindSpec::FileMode),
             "file-content" => FileContent::parse(r).map(KindSpec::FileContent),
+            "docker-daemon" => DockerDaemon::parse(r).map(KindSpec::DockerDaemon),
             _ => None,
         }
     }
@@ -61,6 +69,7 @@ impl KindSpec {
         match self {
             KindSpec::FileMode(_) => "file-mode",
             KindSpec::FileContent(_) => "file-content",
+            KindSpec::DockerDaemon(_) => "docker-daemon",
         }
     }
 
@@ -68,6 +77,7 @@ impl KindSpec {
         match self {
             KindSpec::FileMode(k) => k,
             KindSpec::FileContent(k) => k,
+            KindSpec::DockerDaemon(k) => k,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct Part {
     pub expected: String,
     pub actual: String,
     pub message: String,
+    /// The component reads this only at start: the change waits for its restart.
+    pub restart_required: bool,
     #[serde(skip)]
     pub fix: Option<Fix>,
 }
@@ -32,8 +34,14 @@ impl Part {
             expected: String::new(),
             actual: String::new(),
             message: String::new(),
+            restart_required: false,
             fix: None,
         }
+    }
+
+    pub fn restart_required(mut self, yes: bool) -> Part {
+        self.restart_required = yes;
+        self
     }
 
     pub fn expected(mut self, s: impl Into<String>) -> Part {
@@ -77,12 +85,24 @@ pub enum Fix {
         /// What is there now, for the diff; `None` when missing or not a regular file.
         old: Option<Vec<u8>>,
     },
+    /// SIGHUP to the running dockerd, which re-reads daemon.json and applies the reloadable
+    /// keys; done after the file is written, then confirmed from its live state.
+    ReloadDocker {
+        pid: u32,
+        socket: PathBuf,
+        key: String,
+        expected: serde_json::Value,
+    },
 }
 
 impl Fix {
-    pub fn path(&self) -> &PathBuf {
+    /// The object the fix changes: a path, or the process it signals.
+    pub fn target(&self) -> String {
         match self {
-            Fix::SetOwnerMode { path, .. } | Fix::WriteFile { path, .. } => path,
+            Fix::SetOwnerMode { path, .. } | Fix::WriteFile { path, .. } => {
+                path.display().to_string()
+            }
+            Fix::ReloadDocker { pid, .. } => format!("dockerd pid {pid}"),
         }
     }
 }

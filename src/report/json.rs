@@ -17,7 +17,7 @@ pub fn to_value(report: &Report) -> Value {
                 .parts
                 .iter()
                 .filter_map(|p| p.fix.as_ref())
-                .map(|f| json!({ "path": f.path(), "change": describe_fix(f) }))
+                .map(|f| json!({ "target": f.target(), "change": describe_fix(f) }))
                 .collect();
             if report.command == "plan" {
                 v["changes"] = Value::Array(changes);

@@ -24,7 +24,7 @@ pub fn write(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()
         .max()
         .unwrap_or(0);
     for c in &report.controls {
-        if c.status == Status::Pass {
+        if c.status == Status::Pass && !c.restart_required {
             continue;
         }
         let word = format!("{:<14}", c.status.name());

@@ -1,0 +1,191 @@
+//! The dockerd that runs (or would run): its command-line options, from `/proc/PID/cmdline`
+//! on a live host, else from the systemd unit's `ExecStart` (with `$DOCKER_OPTS` from
+//! `/etc/default/docker`), so that an offline root is judged as its dockerd would start.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::keys::long_name;
+use crate::components::find_process;
+use crate::fs::Root;
+
+#[derive(Debug, Clone)]
+pub struct Dockerd {
+    /// The running process, on a live host.
+    pub pid: Option<u32>,
+    /// Where the options were read: "pid 812" or the unit file.
+    pub source: String,
+    /// Long option name → values given (several for repeatable options).
+    pub options: BTreeMap<String, Vec<String>>,
+    pub started: Option<SystemTime>,
+}
+
+const UNITS: [&str; 3] = [
+    "/etc/systemd/system/docker.service",
+    "/usr/lib/systemd/system/docker.service",
+    "/lib/systemd/system/docker.service",
+];
+
+impl Dockerd {
+    /// The running dockerd (live host), else the one the unit file would start; `None` when
+    /// neither is there.
+    pub fn detect(root: &Root) -> Option<Dockerd> {
+        if root.is_host() {
+            if let Some(pid) = find_process("dockerd").first().copied() {
+                if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+                    let args: Vec<String> = raw
+                        .split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
+                    let started = std::fs::metadata(format!("/proc/{pid}"))
+                        .and_then(|m| m.modified())
+                        .ok();
+                    return Some(Dockerd {
+                        pid: Some(pid),
+                        source: format!("dockerd pid {pid}"),
+                        options: parse_options(args.iter().skip(1).map(String::as_str)),
+                        started,
+                    });
+                }
+            }
+        }
+        from_unit(root)
+    }
+
+    pub fn has(&self, option: &str) -> bool {
+        self.options.contains_key(option)
+    }
+
+    pub fn value(&self, option: &str) -> Option<&str> {
+        self.options.get(option)?.last().map(String::as_str)
+    }
+
+    /// `--config-file`, when given.
+    pub fn config_file(&self) -> Option<PathBuf> {
+        self.value("config-file").map(PathBuf::from)
+    }
+
+    /// The API socket of the running dockerd: the first `unix://` host, else the default
+    /// (`fd://` is systemd's docker.socket, which listens there too).
+    pub fn api_socket(&self) -> PathBuf {
+        self.options
+            .get("host")
+            .into_iter()
+            .flatten()
+            .find_map(|h| h.strip_prefix("unix://"))
+            .map_or_else(|| PathBuf::from("/run/docker.sock"), PathBuf::from)
+    }
+}
+
+/// Options from arguments: `--name=value`, `--name value`, `--flag`, `-H value`.
+pub fn parse_options<'a>(args: impl Iterator<Item = &'a str>) -> BTreeMap<String, Vec<String>> {
+    let args: Vec<&str> = args.collect();
+    let mut options: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i];
+        i += 1;
+        let (name, inline) = if let Some(long) = arg.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (long.to_string(), None),
+            }
+        } else if let Some(short) = arg.strip_prefix('-') {
+            let (flag, rest) = short.split_at(short.len().min(1));
+            let Some(long) = long_name(flag) else {
+                continue;
+            };
+            let rest = rest.strip_prefix('=').unwrap_or(rest);
+            (
+                long.to_string(),
+                (!rest.is_empty()).then(|| rest.to_string()),
+            )
+        } else {
+            continue;
+        };
+        let value = inline.or_else(|| {
+            let next = args.get(i).filter(|n| !n.starts_with('-'))?;
+            i += 1;
+            Some((*next).to_string())
+        });
+        options.entry(name).or_default().extend(value);
+    }
+    options
+}
+
+fn read_text(root: &Root, path: &str) -> Option<String> {
+    let lookup = root.lookup(Path::new(path)).ok()?;
+    lookup.entry?;
+    String::from_utf8(lookup.read().ok()?).ok()
+}
+
+/// The options docker.service would start dockerd with: the last `ExecStart=` of the unit and
+/// its drop-ins, `$DOCKER_OPTS` expanded from /etc/default/docker.
+fn from_unit(root: &Root) -> Option<Dockerd> {
+    let (unit_path, unit) = UNITS
+        .iter()
+        .find_map(|p| read_text(root, p).map(|t| (*p, t)))?;
+    let mut exec = last_exec_start(&unit);
+    let dropins = root
+        .glob("/etc/systemd/system/docker.service.d/*.conf")
+        .unwrap_or_default();
+    for d in &dropins {
+        if let Some(e) = read_text(root, &d.to_string_lossy()).and_then(|t| last_exec_start(&t)) {
+            exec = Some(e);
+        }
+    }
+    let exec = exec?;
+    let docker_opts = read_text(root, "/etc/default/docker")
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let v = l.trim().strip_prefix("DOCKER_OPTS=")?;
+                Some(v.trim_matches(|c| c == '"' || c == '\'').to_string())
+            })
+        })
+        .unwrap_or_default();
+    let expanded = exec
+        .replace("${DOCKER_OPTS}", &docker_opts)
+        .replace("$DOCKER_OPTS", &docker_opts);
+    Some(Dockerd {
+        pid: None,
+        source: format!("ExecStart of {unit_path}"),
+        options: parse_options(expanded.split_whitespace().skip(1)),
+        started: None,
+    })
+}
+
+fn last_exec_start(unit: &str) -> Option<String> {
+    unit.lines()
+        .rev()
+        .filter_map(|l| l.trim().strip_prefix("ExecStart="))
+        .map(|v| v.trim_start_matches(['-', '@', '+', '!', ':']).to_string())
+        .find(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_in_every_spelling() {
+        let o = parse_options(
+            "-H fd:// --containerd=/run/containerd/containerd.sock --debug --log-level warn -Hunix:///x.sock"
+                .split_whitespace(),
+        );
+        assert_eq!(o["host"], vec!["fd://", "unix:///x.sock"]);
+        assert_eq!(o["containerd"], vec!["/run/containerd/containerd.sock"]);
+        assert!(o["debug"].is_empty());
+        assert_eq!(o["log-level"], vec!["warn"]);
+    }
+
+    #[test]
+    fn last_exec_start_wins_and_empty_resets_are_skipped() {
+        let unit = "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n";
+        assert_eq!(
+            last_exec_start(unit).as_deref(),
+            Some("/usr/sbin/dockerd -H fd:// $DOCKER_OPTS")
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! `docker-daemon`: one top-level key of dockerd's daemon.json.
+//!
+//! Every key hardend does not manage is kept with its value and order. A file that is not
+//! valid JSON is an `error` with its line and column and is never rewritten. Options that
+//! would stop dockerd from starting are a `conflict` and are never written: a key also given
+//! as a flag (`-H fd://` against `hosts`), a key this dockerd does not know, `icc: false` with
+//! `iptables: false`, an authorization plugin that is not installed.
+//!
+//! The file is only half the story: most keys are read at start, so the live part asks the
+//! running dockerd (`GET /info`) what it actually runs with. A reloadable key is applied with
+//! SIGHUP; a start-only key is flagged `restart_required`, and hardend never restarts dockerd.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::attrs::read_paths;
+use super::{Context, Fix, Kind, Observation, Part};
+use crate::docker::{api, keys, Dockerd};
+use crate::engine::Status;
+use crate::fs::FileType;
+use crate::profile::reader::TableReader;
+
+pub const DEFAULT_PATH: &str = "/etc/docker/daemon.json";
+
+#[derive(Debug, Clone)]
+pub struct DockerDaemon {
+    pub key: String,
+    pub value: Value,
+    /// daemon.json's path when the profile fixes it; else the running dockerd's
+    /// `--config-file`, else /etc/docker/daemon.json.
+    pub path: Option<PathBuf>,
+}
+
+impl DockerDaemon {
+    pub fn parse(r: &mut TableReader) -> Option<DockerDaemon> {
+        let key = r.req_str("key");
+        let value = if r.has("value") {
+            r.json("value")
+        } else {
+            let here = r.here();
+            r.error(here, "missing required key `value` in [[control]]");
+            None
+        };
+        let path = if r.has("path") {
+            let p = read_paths(r, "path", false)?;
+            if p.len() > 1 {
+                let here = r.here();
+                r.error(here, "docker-daemon takes one `path`");
+                return None;
+            }
+            Some(PathBuf::from(&p[0]))
+        } else {
+            None
+        };
+        let key = key?;
+        if key.value.is_empty() || key.value.contains('.') {
+            r.error(
+                key.location,
+                "`key` is one top-level daemon.json key, e.g. \"icc\" or \"log-opts\"",
+            );
+            return None;
+        }
+        if let Some(why) = wrong_type(&key.value, &value.as_ref()?.value) {
+            r.error(value?.location, why);
+            return None;
+        }
+        Some(DockerDaemon {
+            key: key.value,
+            value: value?.value,
+            path,
+        })
+    }
+
+    fn path(&self, dockerd: Option<&Dockerd>) -> PathBuf {
+        self.path
+            .clone()
+            .or_else(|| {
+                dockerd
+                    .filter(|d| d.pid.is_some())
+                    .and_then(Dockerd::config_file)
+            })
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    }
+
+    fn expected(&self) -> String {
+        format!("{} = {}", self.key, self.value)
+    }
+
+    /// Why writing the key would stop dockerd from starting (or reloading), if it would.
+    fn conflict(
+        &self,
+        doc: &serde_json::Map<String, Value>,
+        dockerd: Option<&Dockerd>,
+        ctx: &Context,
+    ) -> Option<String> {
+        if !keys::is_known(&self.key) {
+            return Some(format!(
+                "dockerd does not know the key `{}`: it would refuse to start with it in daemon.json",
+                self.key
+            ));
+        }
+        if let Some(d) = dockerd {
+            if let Some(flag) = keys::flags_for(&self.key).into_iter().find(|f| d.has(f)) {
+                return Some(format!(
+                    "dockerd is started with --{flag} ({}): an option given both as a flag and in daemon.json stops dockerd from starting",
+                    d.source
+                ));
+            }
+        }
+        let is_false = |k: &str| {
+            doc.get(k) == Some(&Value::Bool(false))
+                || dockerd.is_some_and(|d| d.value(k) == Some("false"))
+        };
+        match (self.key.as_str(), &self.value) {
+            ("icc", Value::Bool(false)) if is_false("iptables") => {
+                return Some("icc: false needs iptables; dockerd refuses to start with icc: false and iptables: false".into())
+            }
+            ("iptables", Value::Bool(false)) if is_false("icc") => {
+                return Some("iptables: false with icc: false stops dockerd from starting".into())
+            }
+            ("authorization-plugins", Value::Array(plugins)) => {
+                for name in plugins.iter().filter_map(Value::as_str) {
+                    if !plugin_installed(ctx, name) {
+                        return Some(format!(
+                            "authorization plugin `{name}` is not installed: dockerd would not start, and exits on reload"
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// Known keys whose value type dockerd checks at start.
+fn wrong_type(key: &str, value: &Value) -> Option<String> {
+    let want = match key {
+        "icc" | "iptables" | "ip6tables" | "ip-forward" | "ip-masq" | "ipv6" | "live-restore"
+        | "no-new-privileges" | "userland-proxy" | "debug" | "experimental" | "tls"
+        | "tlsverify" | "selinux-enabled" | "init" | "raw-logs" | "rootless" => "a boolean",
+        "log-level" | "log-driver" | "userns-remap" | "seccomp-profile" | "cgroup-parent"
+        | "data-root" | "exec-root" | "default-runtime" | "storage-driver" | "tlscacert"
+        | "tlscert" | "tlskey" | "bridge" | "bip" | "group" | "containerd" | "pidfile" => {
+            "a string"
+        }
+        "insecure-registries"
+        | "registry-mirrors"
+        | "labels"
+        | "authorization-plugins"
+        | "storage-opts"
+        | "exec-opts"
+        | "dns"
+        | "dns-opts"
+        | "dns-search"
+        | "hosts" => "an array",
+        "log-opts" | "default-ulimits" | "runtimes" | "features" => "a table",
+        "max-concurrent-downloads"
+        | "max-concurrent-uploads"
+        | "max-download-attempts"
+        | "shutdown-timeout"
+        | "mtu" => "an integer",
+        _ => return None,
+    };
+    let ok = match want {
+        "a boolean" => value.is_boolean(),
+        "a string" => value.is_string(),
+        "an array" => value.is_array(),
+        "a table" => value.is_object(),
+        _ => value.is_i64() || value.is_u64(),
+    };
+    (!ok).then(|| format!("daemon.json key `{key}` takes {want}, not {value}"))
+}
+
+/// A plugin is installed when dockerd can find its socket or spec file.
+fn plugin_installed(ctx: &Context, name: &str) -> bool {
+    [
+        format!("/run/docker/plugins/{name}.sock"),
+        format!("/run/docker/plugins/{name}/{name}.sock"),
+        format!("/etc/docker/plugins/{name}.spec"),
+        format!("/etc/docker/plugins/{name}.json"),
+        format!("/usr/lib/docker/plugins/{name}.spec"),
+        format!("/usr/lib/docker/plugins/{name}.json"),
+    ]
+    .iter()
+    .any(|p| ctx.root.lookup(Path::new(p)).is_ok_and(|l| l.exists()))
+}
+
+/// daemon.json as dockerd writes it: two-space indentation and a final newline.
+pub fn render(doc: &serde_json::Map<String, Value>) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(doc).expect("JSON values serialise");
+    out.push(b'\n');
+    out
+}
+
+impl Kind for DockerDaemon {
+    fn component(&self) -> Option<crate::profile::Component> {
+        Some(crate::profile::Component::Docker)
+    }
+
+    fn target(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| DEFAULT_PATH.to_string(), |p| p.display().to_string())
+    }
+
+    fn watch_paths(&self) -> Vec<String> {
+        vec![self.target()]
+    }
+
+    fn observe(&self, ctx: &Context) -> Observation {
+        let dockerd = Dockerd::detect(ctx.root);
+        let path = self.path(dockerd.as_ref());
+        let shown = path.display().to_string();
+        let part = |status| Part::new(shown.clone(), status).expected(self.expected());
+        let single = |p: Part| Observation {
+            target: shown.clone(),
+            parts: vec![p],
+        };
+        let lookup = match ctx.root.lookup(&path) {
+            Ok(l) => l,
+            Err(e) => return single(part(Status::Error).message(e.to_string())),
+        };
+        let (doc, meta, old) = match lookup.entry {
+            None => (serde_json::Map::new(), None, None),
+            Some(m) if m.file_type == FileType::Regular => {
+                let bytes = match lookup.read() {
+                    Ok(b) => b,
+                    Err(e) => return single(part(Status::Error).message(e.to_string())),
+                };
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(Value::Object(map)) => (map, Some(m), Some(bytes)),
+                    Ok(other) => {
+                        return single(part(Status::Error).message(format!(
+                            "{shown}: the top level is {}, expected an object; not rewritten",
+                            json_type(&other)
+                        )))
+                    }
+                    Err(e) => {
+                        return single(part(Status::Error).actual("invalid JSON").message(format!(
+                            "{shown}:{}:{}: invalid JSON ({e}); dockerd would not start; not rewritten",
+                            e.line(),
+                            e.column()
+                        )))
+                    }
+                }
+            }
+            Some(m) => {
+                return single(part(Status::Error).actual(m.file_type.describe()).message(format!(
+                    "is {}; hardend edits daemon.json only as a regular file and never through a link",
+                    m.file_type.describe()
+                )))
+            }
+        };
+        let current = doc.get(&self.key);
+        let actual = current.map_or_else(
+            || format!("{} unset", self.key),
+            |v| format!("{} = {v}", self.key),
+        );
+        if current != Some(&self.value) {
+            if let Some(why) = self.conflict(&doc, dockerd.as_ref(), ctx) {
+                return single(part(Status::Conflict).actual(actual).message(why));
+            }
+        }
+        let reloadable = keys::is_reloadable(&self.key);
+        let running = dockerd.as_ref().filter(|d| d.pid.is_some());
+        let file_drift = current != Some(&self.value);
+        let mut parts = Vec::new();
+        if file_drift {
+            let mut new_doc = doc.clone();
+            new_doc.insert(self.key.clone(), self.value.clone());
+            parts.push(
+                part(Status::Drift)
+                    .actual(actual.clone())
+                    .message(format!("{actual} in daemon.json"))
+                    .restart_required(!reloadable && running.is_some())
+                    .fix(Fix::WriteFile {
+                        path: path.clone(),
+                        content: render(&new_doc),
+                        uid: meta.map_or(0, |m| m.uid),
+                        gid: meta.map_or(0, |m| m.gid),
+                        mode: meta.map_or(0o644, |m| m.mode),
+                        old,
+                    }),
+            );
+        } else {
+            parts.push(part(Status::Pass).actual(actual));
+        }
+        if !ctx.root.is_host() {
+            parts.push(
+                Part::new("dockerd (live)", Status::Skipped)
+                    .expected(self.expected())
+                    .message("an offline root has no running dockerd to ask"),
+            );
+        } else if let Some(d) = running {
+            parts.push(self.live_part(d, file_drift, reloadable, &path));
+        }
+        Observation {
+            target: shown,
+            parts,
+        }
+    }
+}
+
+impl DockerDaemon {
+    /// What the running dockerd uses, and what it takes to make it use the profile's value.
+    fn live_part(&self, d: &Dockerd, file_drift: bool, reloadable: bool, path: &Path) -> Part {
+        let pid = d.pid.expect("a running dockerd has a pid");
+        let target = format!("dockerd pid {pid} (live)");
+        let part = |status| Part::new(target.clone(), status).expected(self.expected());
+        let socket = d.api_socket();
+        let hup = || Fix::ReloadDocker {
+            pid,
+            socket: socket.clone(),
+            key: self.key.clone(),
+            expected: self.value.clone(),
+        };
+        let live = match api::info(&socket) {
+            Ok(info) => api::live_value(&info, &self.key),
+            Err(e) => {
+                return part(Status::Skipped).message(format!("live state unknown: {e}"));
+            }
+        };
+        match live {
+            Some(v) if api::live_matches(&self.key, &v, &self.value) => {
+                part(Status::Pass).actual(format!("{} = {v}", self.key))
+            }
+            Some(v) if reloadable => part(Status::Drift)
+                .actual(format!("{} = {v}", self.key))
+                .message("dockerd runs with another value; SIGHUP applies it")
+                .fix(hup()),
+            Some(v) => part(Status::Pass)
+                .actual(format!("{} = {v}", self.key))
+                .message(format!(
+                    "dockerd reads `{}` only at start: it runs with {v} until it restarts",
+                    self.key
+                ))
+                .restart_required(true),
+            None if file_drift && reloadable => part(Status::Drift)
+                .message("dockerd applies it on SIGHUP")
+                .fix(hup()),
+            None if !reloadable && written_after_start(path, d) => part(Status::Pass)
+                .message(format!(
+                    "daemon.json changed after dockerd started; `{}` is read only at start",
+                    self.key
+                ))
+                .restart_required(true),
+            None => {
+                part(Status::Pass).message("not shown by dockerd's live state; the file decides")
+            }
+        }
+    }
+}
+
+fn written_after_start(path: &Path, d: &Dockerd) -> bool {
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    matches!((modified, d.started), (Some(m), Some(s)) if m > s)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
