@@ -328,6 +328,15 @@ impl Daemon {
             e.action = Some(Action::Reverted);
             e.latency_us = at.map(|t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
             journal::emit(&e);
+            if after.restart_required {
+                let mut r = control_event(EventType::RestartRequired, after);
+                r.action = Some(Action::Skipped);
+                r.message = format!(
+                    "{}: written; the component reads it only at start, so it applies at its next restart (hardend never restarts it)",
+                    after.target
+                );
+                journal::emit(&r);
+            }
             self.said.insert(after.id.clone(), Said::of(after));
             let now = Instant::now();
             match self.fights.record_revert(&after.id, now) {
@@ -422,7 +431,15 @@ impl Daemon {
         let mut interest: HashMap<PathBuf, Vec<Interest>> = HashMap::new();
         let root = &self.engine.root;
         for (i, control) in self.engine.set.controls.iter().enumerate() {
-            for pattern in control.spec.kind().watch_paths() {
+            let mut patterns = control.spec.kind().watch_paths();
+            // Where the control was last found to live (daemon.json from dockerd's
+            // --config-file, the alternative that exists) is watched too.
+            if let Some(seen) = self.results[i].as_ref().map(|r| r.target.clone()) {
+                if seen.starts_with('/') && !patterns.contains(&seen) {
+                    patterns.push(seen);
+                }
+            }
+            for pattern in patterns {
                 for WatchPoint { dir, name } in watch_points(root, &pattern) {
                     interest
                         .entry(root.host_path(&dir))

@@ -30,6 +30,8 @@ pub struct DockerDaemon {
     /// daemon.json's path when the profile fixes it; else the running dockerd's
     /// `--config-file`, else /etc/docker/daemon.json.
     pub path: Option<PathBuf>,
+    /// dockerd's default is compliant: an absent key passes and is not written.
+    pub absent_ok: bool,
 }
 
 impl DockerDaemon {
@@ -53,6 +55,7 @@ impl DockerDaemon {
         } else {
             None
         };
+        let absent_ok = r.bool("absent_ok").is_some_and(|b| b.value);
         let key = key?;
         if key.value.is_empty() || key.value.contains('.') {
             r.error(
@@ -69,6 +72,7 @@ impl DockerDaemon {
             key: key.value,
             value: value?.value,
             path,
+            absent_ok,
         })
     }
 
@@ -258,6 +262,12 @@ impl Kind for DockerDaemon {
             || format!("{} unset", self.key),
             |v| format!("{} = {v}", self.key),
         );
+        if current.is_none() && self.absent_ok {
+            return single(
+                part(Status::Pass)
+                    .actual(format!("{} unset (dockerd's default complies)", self.key)),
+            );
+        }
         if current != Some(&self.value) {
             if let Some(why) = self.conflict(&doc, dockerd.as_ref(), ctx) {
                 return single(part(Status::Conflict).actual(actual).message(why));
@@ -265,7 +275,7 @@ impl Kind for DockerDaemon {
         }
         let reloadable = keys::is_reloadable(&self.key);
         let running = dockerd.as_ref().filter(|d| d.pid.is_some());
-        let file_drift = current != Some(&self.value);
+        let file_drift = current != Some(&self.value) && !(current.is_none() && self.absent_ok);
         let mut parts = Vec::new();
         if file_drift {
             let mut new_doc = doc.clone();
