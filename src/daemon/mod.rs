@@ -153,6 +153,8 @@ impl Daemon {
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut watchdog = service::watchdog_interval().map(tokio::time::interval);
         let mut poll = self.poll_timer();
+        // READY carries the first convergence's summary: write it now, not in 250 ms.
+        self.status_due = Some(Instant::now());
         self.flush_status();
         service::ready(&self.last_status_line);
         loop {
@@ -286,7 +288,11 @@ impl Daemon {
             self.evaluate(i, batch.read_at);
         }
         if batch.overflow || batch.structural {
-            self.rearm();
+            // A directory re-created before its new watch existed sent us nothing: look at
+            // every control whose watched directories changed.
+            for i in self.rearm() {
+                self.evaluate(i, batch.read_at);
+            }
         }
         if reload {
             self.reload("profile files changed");
@@ -426,8 +432,9 @@ impl Daemon {
         self.schedule_status();
     }
 
-    /// Recomputes every watch point and watches exactly the directories needed.
-    fn rearm(&mut self) {
+    /// Recomputes every watch point and watches exactly the directories needed. Returns the
+    /// controls that gained a watched directory they did not have.
+    fn rearm(&mut self) -> BTreeSet<usize> {
         let mut interest: HashMap<PathBuf, Vec<Interest>> = HashMap::new();
         let root = &self.engine.root;
         for (i, control) in self.engine.set.controls.iter().enumerate() {
@@ -475,8 +482,21 @@ impl Daemon {
                 .push(Interest::Settings(name.to_os_string()));
         }
         let dirs: BTreeSet<PathBuf> = interest.keys().filter(|d| d.is_dir()).cloned().collect();
+        let mut moved = BTreeSet::new();
+        for (dir, interests) in &interest {
+            if self.interest.contains_key(dir) && self.watcher.is_watched(dir) {
+                continue;
+            }
+            moved.extend(interests.iter().filter_map(|i| match i {
+                Interest::Control(i, _) => Some(*i),
+                _ => None,
+            }));
+        }
         self.watcher.set_dirs(&dirs);
+        // A directory replaced by a new one under the same name keeps its path: ask the
+        // watcher which watches it had to renew.
         self.interest = interest;
+        moved
     }
 
     /// Loads the settings and profiles again; a rejected set leaves the last good one in force.

@@ -37,14 +37,15 @@ pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Resu
             ..
         } => {
             let mut lookup = root.lookup(path).map_err(|e| e.to_string())?;
-            if !lookup.exists() {
+            if !lookup.parent_exists() {
                 let created = root.create_parents(path).map_err(|e| e.to_string())?;
                 if !created.is_empty() {
                     store
                         .record_created_dirs(root, &created, control)
                         .map_err(|e| e.to_string())?;
-                    lookup = root.lookup(path).map_err(|e| e.to_string())?;
                 }
+                // Someone else may have created the directory meanwhile: look again either way.
+                lookup = root.lookup(path).map_err(|e| e.to_string())?;
             }
             store
                 .save_original(root, &lookup, control)

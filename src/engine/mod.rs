@@ -111,7 +111,14 @@ impl Engine {
         store: &mut Store,
         explicit: bool,
     ) -> ControlResult {
-        if result.status != Status::Drift || result.is_waived() {
+        // Fix every drifted part, even beside parts in error (one planted symlink among a
+        // glob's files must not switch off the others); a conflict anywhere stops all writes.
+        let fixable = result
+            .parts
+            .iter()
+            .any(|p| p.status == Status::Drift && p.fix.is_some());
+        let conflicted = result.parts.iter().any(|p| p.status == Status::Conflict);
+        if !fixable || conflicted || result.is_waived() {
             return result;
         }
         if control.policy == Policy::Report && !explicit {
@@ -120,7 +127,7 @@ impl Engine {
         }
         let mut failures: Vec<Part> = Vec::new();
         let mut fixed_targets = Vec::new();
-        for part in &result.parts {
+        for part in result.parts.iter().filter(|p| p.status == Status::Drift) {
             let Some(fix) = &part.fix else { continue };
             match perform(&self.root, store, &control.id, fix) {
                 Ok(()) => fixed_targets.push(part.target.clone()),

@@ -72,6 +72,8 @@ impl ControlResult {
             r.message = if obs.parts.len() == 1 {
                 r.target = w.target.clone();
                 w.message.clone()
+            } else if n > 1 && w.message.is_empty() {
+                format!("{n} of {} {status}", obs.parts.len())
             } else if n > 1 {
                 format!(
                     "{n} of {} {status}; first {}: {}",

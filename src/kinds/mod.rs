@@ -9,7 +9,7 @@ mod file_content;
 mod file_mode;
 mod observation;
 
-pub use attrs::is_glob;
+pub use attrs::{is_glob, Mode};
 pub use docker_daemon::DockerDaemon;
 pub use file_content::FileContent;
 pub use file_mode::FileMode;

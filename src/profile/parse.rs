@@ -195,10 +195,13 @@ fn read_control(
     requires.extend(read_requires(&mut r));
     requires.sort();
     requires.dedup();
+    let known_kind = kind
+        .as_ref()
+        .is_some_and(|k| KIND_NAMES.contains(&k.value.as_str()));
     let spec = match &kind {
         Some(kind) => match KindSpec::parse(&kind.value, &mut r) {
             Some(spec) => Some(spec),
-            None if !KIND_NAMES.contains(&kind.value.as_str()) => {
+            None if !known_kind => {
                 r.error(
                     kind.location.clone(),
                     format!(
@@ -213,7 +216,10 @@ fn read_control(
         },
         None => None,
     };
-    r.finish();
+    // An unknown kind's keys are unknown too: the kind is the one error worth reporting.
+    if known_kind || kind.is_none() {
+        r.finish();
+    }
     let id = id?;
     Some(Control {
         id: id.value,

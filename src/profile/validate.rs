@@ -1,7 +1,8 @@
 //! Checks across controls and files, once the set is merged.
 
-use super::model::ProfileSet;
+use super::model::{Control, ProfileSet};
 use crate::diag::{Diagnostics, Severity};
+use crate::kinds::{FileContent, FileMode, KindSpec};
 
 /// How to treat a waiver that names a control the set does not define.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +12,7 @@ pub enum UnknownWaiver {
 }
 
 pub fn cross_check(set: &ProfileSet, unknown_waiver: UnknownWaiver, diags: &mut Diagnostics) {
+    contradictory_file_controls(set, diags);
     for waiver in &set.waivers {
         if set.control(&waiver.control).is_none() {
             let severity = match unknown_waiver {
@@ -27,4 +29,60 @@ pub fn cross_check(set: &ProfileSet, unknown_waiver: UnknownWaiver, diags: &mut 
             );
         }
     }
+}
+
+/// A file-content control writes a file with an exact owner and mode; a file-mode control on
+/// the same path that forbids them would make every apply undo the other's change.
+fn contradictory_file_controls(set: &ProfileSet, diags: &mut Diagnostics) {
+    let contents: Vec<(&Control, &FileContent)> = set
+        .controls
+        .iter()
+        .filter_map(|c| match &c.spec {
+            KindSpec::FileContent(f) => Some((c, f)),
+            _ => None,
+        })
+        .collect();
+    for control in &set.controls {
+        let KindSpec::FileMode(fm) = &control.spec else {
+            continue;
+        };
+        for (other, fc) in &contents {
+            let path = fc.path.to_string_lossy();
+            if !fm.paths.iter().any(|p| *p == path) {
+                continue;
+            }
+            if let Some(why) = disagreement(fm, fc) {
+                diags.error(
+                    control.origin.clone(),
+                    format!(
+                        "control `{}` contradicts `{}` (at {}) on {path}: {why}; apply would never settle",
+                        control.id, other.id, other.origin
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn disagreement(fm: &FileMode, fc: &FileContent) -> Option<String> {
+    if let Some(m) = fm.mode {
+        let bad = if fm.mode_exact {
+            m != fc.mode
+        } else {
+            fc.mode.0 & !m.0 != 0
+        };
+        if bad {
+            return Some(format!(
+                "it allows mode {m}, the file is written with {}",
+                fc.mode
+            ));
+        }
+    }
+    if fm.owner.as_ref().is_some_and(|o| *o != fc.owner) {
+        return Some("the owners differ".into());
+    }
+    if fm.group.as_ref().is_some_and(|g| *g != fc.group) {
+        return Some("the groups differ".into());
+    }
+    None
 }

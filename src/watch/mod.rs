@@ -163,7 +163,10 @@ impl Watcher {
                 batch.structural = true;
                 if mask.contains(EventMask::IGNORED) {
                     self.by_wd.remove(&wd);
-                    self.by_dir.remove(&dir);
+                    // The path may already be watched again, on its new directory.
+                    if self.by_dir.get(&dir) == Some(&wd) {
+                        self.by_dir.remove(&dir);
+                    }
                 }
             }
             if mask.contains(EventMask::ISDIR)
