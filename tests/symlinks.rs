@@ -282,6 +282,7 @@ title = "a managed file through a link inside a directory uid 1000 owns"
 kind = "file-content"
 path = "/opt/vendor/lib/systemd/system/docker.service"
 content = "[Unit]\nDescription=replaced\n"
+mode = "0600"
 
 [[control]]
 id = "untrusted-group-writable-dir"
