@@ -71,7 +71,9 @@ fn detect_one(root: &Root, c: Component) -> Option<String> {
     None
 }
 
-/// PIDs whose command name (`/proc/PID/comm`) is `name`, newest (highest pid) first.
+/// Running processes named `name` that may speak for the component, newest first (by start
+/// time). Only root's processes running a root-owned binary count: anyone can name a process
+/// `dockerd`, and its command line decides which files hardend edits. Zombies do not count.
 pub fn find_process(name: &str) -> Vec<u32> {
     find_process_in(Path::new("/proc"), name)
 }
@@ -80,15 +82,49 @@ fn find_process_in(proc_dir: &Path, name: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(proc_dir) else {
         return Vec::new();
     };
-    let mut pids: Vec<u32> = entries
+    let mut found: Vec<(u64, u32)> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|pid: &u32| {
-            let comm: PathBuf = proc_dir.join(pid.to_string()).join("comm");
-            std::fs::read_to_string(comm).is_ok_and(|c| c.trim_end() == name)
+        .filter_map(|pid: u32| {
+            let dir: PathBuf = proc_dir.join(pid.to_string());
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            if comm.trim_end() != name {
+                return None;
+            }
+            let started = trusted_start_time(&dir)?;
+            Some((started, pid))
         })
         .collect();
-    pids.sort_unstable_by(|a, b| b.cmp(a));
-    pids
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    found.into_iter().map(|(_, pid)| pid).collect()
+}
+
+/// The start time (clock ticks since boot) of a live process run by root from a root-owned
+/// binary that only root can write; `None` for anything else.
+fn trusted_start_time(dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces and parentheses.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    let uids: Vec<&str> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .collect();
+    if uids.first() != Some(&"0") || uids.get(1) != Some(&"0") {
+        return None;
+    }
+    let exe = std::fs::metadata(dir.join("exe")).ok()?;
+    if exe.uid() != 0 || exe.mode() & 0o022 != 0 {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -97,8 +133,24 @@ mod tests {
 
     #[test]
     fn finds_this_test_process_by_name() {
+        // The test runs as root from a root-owned binary, so it counts as trusted.
         let me = std::fs::read_to_string("/proc/self/comm").unwrap();
         let pids = find_process(me.trim_end());
         assert!(pids.contains(&std::process::id()));
+    }
+
+    #[test]
+    fn processes_of_other_users_do_not_count() {
+        use std::os::unix::process::CommandExt;
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .uid(65534)
+            .spawn()
+            .expect("spawn sleep as nobody");
+        let pid = child.id();
+        let found = find_process("sleep");
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(!found.contains(&pid));
     }
 }

@@ -64,7 +64,9 @@ impl DockerDaemon {
             );
             return None;
         }
-        if let Some(why) = wrong_type(&key.value, &value.as_ref()?.value) {
+        if let Some(why) = wrong_type(&key.value, &value.as_ref()?.value)
+            .or_else(|| bad_value(&key.value, &value.as_ref()?.value))
+        {
             r.error(value?.location, why);
             return None;
         }
@@ -177,6 +179,68 @@ fn wrong_type(key: &str, value: &Value) -> Option<String> {
     (!ok).then(|| format!("daemon.json key `{key}` takes {want}, not {value}"))
 }
 
+/// Values of the right type that dockerd still refuses at start (moby `daemon/config`
+/// validation): writing one would leave a daemon.json that stops dockerd at its next start.
+fn bad_value(key: &str, value: &Value) -> Option<String> {
+    let int = value.as_i64();
+    let why = match key {
+        "log-level"
+            if !matches!(
+                value.as_str(),
+                Some("debug" | "info" | "warn" | "error" | "fatal")
+            ) =>
+        {
+            "one of debug, info, warn, error, fatal"
+        }
+        "max-concurrent-downloads" | "max-concurrent-uploads" | "shutdown-timeout" | "mtu"
+            if int.is_some_and(|n| n < 0) =>
+        {
+            "zero or more"
+        }
+        "max-download-attempts" if int.is_some_and(|n| n < 1) => "one or more",
+        "registry-mirrors"
+            if value.as_array().is_some_and(|a| {
+                a.iter().any(|m| {
+                    !m.as_str()
+                        .is_some_and(|m| m.starts_with("http://") || m.starts_with("https://"))
+                })
+            }) =>
+        {
+            "a list of http:// or https:// URLs"
+        }
+        "seccomp-profile"
+            if !value
+                .as_str()
+                .is_some_and(|p| p == "builtin" || p == "unconfined" || p.starts_with('/')) =>
+        {
+            "\"builtin\", \"unconfined\" or an absolute path"
+        }
+        "userns-remap" | "log-driver" | "default-runtime"
+            if value.as_str().is_some_and(str::is_empty) =>
+        {
+            "a non-empty string"
+        }
+        "default-ulimits" if !valid_ulimits(value) => {
+            "a table of limits, each {{ Name = \"nofile\", Soft = N, Hard = M }} with Soft <= Hard"
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "dockerd refuses daemon.json key `{key}` = {value}: it must be {why}"
+    ))
+}
+
+fn valid_ulimits(value: &Value) -> bool {
+    value.as_object().is_some_and(|limits| {
+        limits.iter().all(|(name, l)| {
+            let soft = l["Soft"].as_i64();
+            let hard = l["Hard"].as_i64();
+            l["Name"].as_str() == Some(name.as_str())
+                && matches!((soft, hard), (Some(s), Some(h)) if s <= h)
+        })
+    })
+}
+
 /// A plugin is installed when dockerd can find its socket or spec file.
 fn plugin_installed(ctx: &Context, name: &str) -> bool {
     [
@@ -242,11 +306,10 @@ impl Kind for DockerDaemon {
                         )))
                     }
                     Err(e) => {
+                        let (line, col) = json_error_position(&bytes, &e);
                         return single(part(Status::Error).actual("invalid JSON").message(format!(
-                            "{shown}:{}:{}: invalid JSON ({e}); dockerd would not start; not rewritten",
-                            e.line(),
-                            e.column()
-                        )))
+                            "{shown}:{line}:{col}: invalid JSON ({e}); dockerd would not start; not rewritten"
+                        )));
                     }
                 }
             }
@@ -262,6 +325,18 @@ impl Kind for DockerDaemon {
             || format!("{} unset", self.key),
             |v| format!("{} = {v}", self.key),
         );
+        // dockerd refuses to start when an option is given both as a flag and in daemon.json,
+        // whatever the two values: the flag owns the option.
+        if let Some((flag, given)) = dockerd.as_ref().and_then(|d| self.flag_setting(d)) {
+            let source = dockerd.as_ref().map_or("", |d| d.source.as_str());
+            return single(
+                part(Status::Conflict)
+                    .actual(format!("--{flag}={given} ({source})"))
+                    .message(format!(
+                        "dockerd is started with --{flag} ({source}): an option given both as a flag and in daemon.json stops dockerd from starting, so it is not written"
+                    )),
+            );
+        }
         if current.is_none() && self.absent_ok {
             return single(
                 part(Status::Pass)
@@ -314,6 +389,25 @@ impl Kind for DockerDaemon {
 }
 
 impl DockerDaemon {
+    /// The value a command-line flag gives this key, as JSON of the profile value's type.
+    fn flag_setting(&self, d: &Dockerd) -> Option<(String, Value)> {
+        let flag = keys::flags_for(&self.key)
+            .into_iter()
+            .find(|f| d.has(f))?
+            .to_string();
+        let values = d.options.get(&flag)?;
+        let given = match &self.value {
+            Value::Bool(_) => Value::Bool(values.last().is_none_or(|v| v != "false")),
+            Value::Array(_) => Value::Array(values.iter().cloned().map(Value::String).collect()),
+            Value::Number(_) => values
+                .last()
+                .and_then(|v| v.parse::<i64>().ok())
+                .map_or(Value::Null, Value::from),
+            _ => values.last().cloned().map_or(Value::Null, Value::String),
+        };
+        Some((flag, given))
+    }
+
     /// What the running dockerd uses, and what it takes to make it use the profile's value.
     fn live_part(&self, d: &Dockerd, file_drift: bool, reloadable: bool, path: &Path) -> Part {
         let pid = d.pid.expect("a running dockerd has a pid");
@@ -352,7 +446,7 @@ impl DockerDaemon {
                 .fix(hup()),
             None if !reloadable && written_after_start(path, d) => part(Status::Pass)
                 .message(format!(
-                    "daemon.json changed after dockerd started; `{}` is read only at start",
+                    "daemon.json changed after dockerd started; `{}` is read only at start, so it applies when dockerd restarts",
                     self.key
                 ))
                 .restart_required(true),
@@ -377,4 +471,34 @@ fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Where a JSON error is: serde_json notices a trailing comma only at the bracket after it,
+/// so point at the comma itself.
+fn json_error_position(bytes: &[u8], e: &serde_json::Error) -> (usize, usize) {
+    if !e.to_string().contains("trailing comma") {
+        return (e.line(), e.column());
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut offset = 0;
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if n + 1 == e.line() {
+            offset += line
+                .char_indices()
+                .nth(e.column().saturating_sub(1))
+                .map_or(line.len(), |(i, _)| i);
+            break;
+        }
+        offset += line.len();
+    }
+    let Some(comma) = text[..offset.min(text.len())].rfind(',') else {
+        return (e.line(), e.column());
+    };
+    let before = &text[..comma];
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, col)
 }
