@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fs;
 pub mod journal;
 pub mod kinds;
+pub mod kubelet;
 pub mod profile;
 pub mod report;
 pub mod service;

@@ -53,6 +53,13 @@ impl Fights {
             .is_some_and(|until| now < until)
     }
 
+    /// Whether any control is backed off at `now`.
+    pub fn any_backed_off(&self, now: Instant) -> bool {
+        self.by_control
+            .values()
+            .any(|f| f.until.is_some_and(|u| now < u))
+    }
+
     /// The earliest back-off deadline still ahead, and whose it is.
     pub fn next_deadline(&self) -> Option<(Instant, &str)> {
         self.by_control

@@ -35,6 +35,9 @@ use crate::watch::{watch_points, Batch, WatchPoint, Watcher};
 use fight::{Fights, Verdict};
 use status::now_rfc3339;
 
+/// How often inotify is read at most while a fight's back-off is on.
+const FIGHT_READ_PACE: Duration = Duration::from_millis(250);
+
 /// How often the status file is rewritten at most while events keep coming.
 const STATUS_FLUSH: Duration = Duration::from_millis(250);
 
@@ -157,12 +160,20 @@ impl Daemon {
         self.status_due = Some(Instant::now());
         self.flush_status();
         service::ready(&self.last_status_line);
+        // While another writer fights us, inotify is read at most every FIGHT_READ_PACE: the
+        // kernel merges the repeated events meanwhile, so the fight costs no CPU at its pace.
+        let mut read_after: Option<Instant> = None;
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
-                batch = self.watcher.next_batch() => {
+                _ = sleep_until(read_after) => read_after = None,
+                batch = self.watcher.next_batch(), if read_after.is_none() => {
                     let batch = batch.context("reading inotify events")?;
                     self.on_batch(batch);
+                    let now = Instant::now();
+                    if self.fights.any_backed_off(now) {
+                        read_after = Some(now + FIGHT_READ_PACE);
+                    }
                     if poll.is_some() != self.has_polled() {
                         poll = self.poll_timer();
                     }
@@ -284,15 +295,12 @@ impl Daemon {
             // The kernel dropped events: look at everything again.
             affected.extend(0..self.engine.set.controls.len());
         }
-        for i in affected {
-            self.evaluate(i, batch.read_at);
-        }
+        self.evaluate_many(affected, batch.read_at);
         if batch.overflow || batch.structural {
             // A directory re-created before its new watch existed sent us nothing: look at
             // every control whose watched directories changed.
-            for i in self.rearm() {
-                self.evaluate(i, batch.read_at);
-            }
+            let moved = self.rearm();
+            self.evaluate_many(moved, batch.read_at);
         }
         if reload {
             self.reload("profile files changed");
@@ -302,29 +310,44 @@ impl Daemon {
 
     /// Re-examines one control, reverting or reporting as its policy says.
     fn evaluate(&mut self, i: usize, event_at: Option<Instant>) {
+        self.evaluate_many([i], event_at);
+    }
+
+    /// Re-examines controls: each is observed, then the originals of everything to revert are
+    /// saved with one durable index write, then the reverts are done. A burst of drifts costs
+    /// one fsync of the index, not one per file.
+    fn evaluate_many(
+        &mut self,
+        indexes: impl IntoIterator<Item = usize>,
+        event_at: Option<Instant>,
+    ) {
         let set = Arc::clone(&self.engine.set);
-        let control = &set.controls[i];
-        let id = control.id.clone();
-        if self.fights.backed_off(&id, Instant::now()) {
-            return;
+        let now = Instant::now();
+        let mut to_revert = Vec::new();
+        for i in indexes {
+            let control = &set.controls[i];
+            if self.fights.backed_off(&control.id, now) {
+                continue;
+            }
+            let checked = self.engine.check(control);
+            self.note_expired_waiver(&checked);
+            if checked.has_fixes() && !checked.is_waived() && self.enforcing(control.policy) {
+                to_revert.push((i, checked));
+            } else {
+                self.report(&checked);
+                self.results[i] = Some(control_status(&checked));
+            }
         }
-        let checked = self.engine.check(control);
-        self.note_expired_waiver(&checked);
-        let result = if checked.status == Status::Drift
-            && !checked.is_waived()
-            && self.enforcing(control.policy)
-        {
+        let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
+        self.engine.save_originals(&pending, &mut self.store);
+        for (i, checked) in to_revert {
             let before = checked.clone();
             let after = self
                 .engine
-                .remediate(control, checked, &mut self.store, false);
+                .remediate(&set.controls[i], checked, &mut self.store, false);
             self.after_revert(&before, &after, event_at);
-            after
-        } else {
-            self.report(&checked);
-            checked
-        };
-        self.results[i] = Some(control_status(&result));
+            self.results[i] = Some(control_status(&after));
+        }
     }
 
     fn after_revert(&mut self, before: &ControlResult, after: &ControlResult, at: Option<Instant>) {
@@ -414,9 +437,7 @@ impl Daemon {
 
     /// Evaluates every control (start, reload, overflow).
     fn converge_all(&mut self, at: Option<Instant>) {
-        for i in 0..self.engine.set.controls.len() {
-            self.evaluate(i, at);
-        }
+        self.evaluate_many(0..self.engine.set.controls.len(), at);
         self.last_convergence = now_rfc3339();
         self.schedule_status();
     }
@@ -425,10 +446,7 @@ impl Daemon {
         let polled: Vec<usize> = (0..self.engine.set.controls.len())
             .filter(|i| self.engine.set.controls[*i].spec.kind().polled())
             .collect();
-        let at = Some(Instant::now());
-        for i in polled {
-            self.evaluate(i, at);
-        }
+        self.evaluate_many(polled, Some(Instant::now()));
         self.schedule_status();
     }
 
@@ -547,14 +565,20 @@ impl Daemon {
             return;
         }
         self.status_due = None;
-        let controls: Vec<ControlStatus> = self.results.iter().flatten().cloned().collect();
         let mut summary: BTreeMap<String, usize> = Status::ALL
             .iter()
             .map(|s| (s.name().to_string(), 0))
             .collect();
-        for c in &controls {
+        for c in self.results.iter().flatten() {
             *summary.entry(c.status.clone()).or_default() += 1;
         }
+        let controls: Vec<ControlStatus> = self
+            .results
+            .iter()
+            .flatten()
+            .filter(|c| c.status != Status::Pass.name())
+            .cloned()
+            .collect();
         let status = DaemonStatus {
             pid: std::process::id(),
             started_at: self.started_at.clone(),

@@ -16,7 +16,7 @@ pub use status::{worst, Status};
 
 use crate::components::Components;
 use crate::fs::{Accounts, Root, TrustPolicy};
-use crate::kinds::{Context, Observation, Part};
+use crate::kinds::{Context, Fix, Observation, Part};
 use crate::profile::{Control, Policy, ProfileSet};
 use crate::store::Store;
 
@@ -103,6 +103,30 @@ impl Engine {
         self.remediate(control, self.check(control), store, explicit)
     }
 
+    /// Saves, in one durable write, the originals of every file the results' fixes will
+    /// change. Best effort: a target that cannot be looked up now is saved (or reported) by
+    /// its own fix.
+    pub fn save_originals(&self, results: &[&ControlResult], store: &mut Store) {
+        let mut items = Vec::new();
+        for r in results {
+            for part in r.parts.iter().filter(|p| p.status == Status::Drift) {
+                let path = match &part.fix {
+                    Some(Fix::SetOwnerMode { path, .. } | Fix::WriteFile { path, .. }) => path,
+                    _ => continue,
+                };
+                if let Ok(lookup) = self.root.lookup(path) {
+                    if lookup.parent_exists() {
+                        items.push((lookup, r.id.as_str()));
+                    }
+                }
+            }
+        }
+        let refs: Vec<(&crate::fs::Lookup, &str)> = items.iter().map(|(l, id)| (l, *id)).collect();
+        if !refs.is_empty() {
+            let _ = store.save_originals(&self.root, &refs);
+        }
+    }
+
     /// Brings a control to the profile from a result `check` just gave.
     pub fn remediate(
         &self,
@@ -113,10 +137,7 @@ impl Engine {
     ) -> ControlResult {
         // Fix every drifted part, even beside parts in error (one planted symlink among a
         // glob's files must not switch off the others); a conflict anywhere stops all writes.
-        let fixable = result
-            .parts
-            .iter()
-            .any(|p| p.status == Status::Drift && p.fix.is_some());
+        let fixable = result.has_fixes();
         let conflicted = result.parts.iter().any(|p| p.status == Status::Conflict);
         if !fixable || conflicted || result.is_waived() {
             return result;

@@ -113,6 +113,13 @@ impl ControlResult {
         r
     }
 
+    /// Whether apply has something to do: a drifted part with a fix.
+    pub fn has_fixes(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p.status == Status::Drift && p.fix.is_some())
+    }
+
     pub fn is_waived(&self) -> bool {
         self.status == Status::Waived
     }

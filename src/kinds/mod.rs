@@ -7,19 +7,26 @@ mod attrs;
 mod docker_daemon;
 mod file_content;
 mod file_mode;
+mod kubelet_config;
 mod observation;
 
 pub use attrs::{is_glob, Mode};
 pub use docker_daemon::DockerDaemon;
 pub use file_content::FileContent;
 pub use file_mode::FileMode;
+pub use kubelet_config::KubeletConfig;
 pub use observation::{Fix, Observation, Part};
 
 use crate::fs::{Accounts, Root, TrustPolicy};
 use crate::profile::reader::TableReader;
 
 /// Every kind a profile may name.
-pub const KIND_NAMES: &[&str] = &["file-mode", "file-content", "docker-daemon"];
+pub const KIND_NAMES: &[&str] = &[
+    "file-mode",
+    "file-content",
+    "docker-daemon",
+    "kubelet-config",
+];
 
 /// What a kind needs to observe its target.
 pub struct Context<'a> {
@@ -52,6 +59,7 @@ pub enum KindSpec {
     FileMode(FileMode),
     FileContent(FileContent),
     DockerDaemon(DockerDaemon),
+    KubeletConfig(KubeletConfig),
 }
 
 impl KindSpec {
@@ -61,6 +69,7 @@ impl KindSpec {
             "file-mode" => FileMode::parse(r).map(KindSpec::FileMode),
             "file-content" => FileContent::parse(r).map(KindSpec::FileContent),
             "docker-daemon" => DockerDaemon::parse(r).map(KindSpec::DockerDaemon),
+            "kubelet-config" => KubeletConfig::parse(r).map(KindSpec::KubeletConfig),
             _ => None,
         }
     }
@@ -70,6 +79,7 @@ impl KindSpec {
             KindSpec::FileMode(_) => "file-mode",
             KindSpec::FileContent(_) => "file-content",
             KindSpec::DockerDaemon(_) => "docker-daemon",
+            KindSpec::KubeletConfig(_) => "kubelet-config",
         }
     }
 
@@ -78,6 +88,7 @@ impl KindSpec {
             KindSpec::FileMode(k) => k,
             KindSpec::FileContent(k) => k,
             KindSpec::DockerDaemon(k) => k,
+            KindSpec::KubeletConfig(k) => k,
         }
     }
 }

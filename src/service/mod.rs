@@ -26,7 +26,13 @@ pub fn watchdog() {
 }
 
 /// The interval to ping the watchdog at (half of `WATCHDOG_USEC`), when systemd asks for one.
+/// `WATCHDOG_PID`, when set, must be this process (sd_watchdog_enabled(3): unset means us).
 pub fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0;
-    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec / 2))
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.trim().parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
 }

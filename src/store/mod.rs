@@ -214,6 +214,28 @@ pub struct Store {
     objects: Objects,
     /// The index as last read or written by this value.
     index: Index,
+    /// The index file's identity when `index` was read or written: while it is unchanged, the
+    /// file need not be read again (the daemon saves thousands of originals in a burst).
+    index_stamp: Option<IndexStamp>,
+}
+
+/// What identifies one version of the index file: it is only ever replaced by rename, so a
+/// new version has a new inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexStamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+fn index_stamp(path: &Path) -> Option<IndexStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(IndexStamp {
+        ino: m.ino(),
+        len: m.len(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    })
 }
 
 /// What restoring one entry came to.
@@ -238,9 +260,10 @@ impl Store {
             backups_dir,
             objects: Objects::new(objects_dir),
             index: Index::new(),
+            index_stamp: None,
         };
         let _lock = store.lock()?;
-        store.index = Index::load(&store.index_path)?;
+        store.refresh()?;
         Ok(store)
     }
 
@@ -253,25 +276,50 @@ impl Store {
         lookup: &Lookup,
         control: &str,
     ) -> Result<(), StoreError> {
-        let _lock = self.lock()?;
-        let mut index = Index::load(&self.index_path)?;
-        if let Some(entry) = index.find_mut(root.path(), &lookup.path) {
-            if !entry.controls.iter().any(|c| c == control) {
-                entry.controls.push(control.to_owned());
-                self.commit(index)?;
-            } else {
-                self.index = index;
+        self.save_originals(root, &[(lookup, control)])
+    }
+
+    /// [`Store::save_original`] for many targets at once: one lock, and at most one durable
+    /// index write for all of them.
+    pub fn save_originals(
+        &mut self,
+        root: &Root,
+        items: &[(&Lookup, &str)],
+    ) -> Result<(), StoreError> {
+        let known = |index: &Index, lookup: &Lookup, control: &str| {
+            index.entries.iter().any(|e| {
+                e.is_for(root.path(), &lookup.path) && e.controls.iter().any(|c| c == control)
+            })
+        };
+        // Fast path: every target already recorded, and nobody changed the index since.
+        let unchanged =
+            self.index_stamp.is_some() && self.index_stamp == index_stamp(&self.index_path);
+        if !(unchanged && items.iter().all(|(l, c)| known(&self.index, l, c))) {
+            let _lock = self.lock()?;
+            self.refresh()?;
+            let mut index = self.index.clone();
+            let mut changed = false;
+            for (lookup, control) in items {
+                if let Some(entry) = index.find_mut(root.path(), &lookup.path) {
+                    if !entry.controls.iter().any(|c| c == control) {
+                        entry.controls.push((*control).to_owned());
+                        changed = true;
+                    }
+                } else {
+                    let original = self.capture(lookup)?;
+                    index.entries.push(Entry {
+                        root: root.path().to_owned(),
+                        path: lookup.path.clone(),
+                        controls: vec![(*control).to_owned()],
+                        original,
+                        saved_at: now_rfc3339(),
+                    });
+                    changed = true;
+                }
             }
-        } else {
-            let original = self.capture(lookup)?;
-            index.entries.push(Entry {
-                root: root.path().to_owned(),
-                path: lookup.path.clone(),
-                controls: vec![control.to_owned()],
-                original,
-                saved_at: now_rfc3339(),
-            });
-            self.commit(index)?;
+            if changed {
+                self.commit(index)?;
+            }
         }
         // A fault-injection hook for the crash test: it stops the process right after the
         // backup is durable and before the caller changes the target. Release builds never
@@ -542,6 +590,17 @@ impl Store {
     fn commit(&mut self, index: Index) -> Result<(), StoreError> {
         index.save(&self.index_path)?;
         self.index = index;
+        self.index_stamp = index_stamp(&self.index_path);
+        Ok(())
+    }
+
+    /// Reads the index again unless this value already has the version on disk.
+    fn refresh(&mut self) -> Result<(), StoreError> {
+        let stamp = index_stamp(&self.index_path);
+        if stamp.is_none() || stamp != self.index_stamp {
+            self.index = Index::load(&self.index_path)?;
+            self.index_stamp = stamp;
+        }
         Ok(())
     }
 
