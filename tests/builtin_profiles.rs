@@ -82,7 +82,8 @@ fn cis_docker_reports_the_drifted_files_by_the_path_used_and_kubelet_is_not_appl
     assert_eq!(field(&report, "cis-docker-3.2", "profile"), "cis-docker");
     // Every kubelet control: not-applicable, because kubelet is absent.
     let kubelet: Vec<&String> = all.keys().filter(|id| id.starts_with("cis-k8s-")).collect();
-    assert_eq!(kubelet.len(), 10, "{report:#}");
+    // Sections 4.1 (10 file controls) and 4.2 (12 kubelet settings).
+    assert_eq!(kubelet.len(), 22, "{report:#}");
     for id in kubelet {
         assert_eq!(all[id], "not-applicable", "{id}");
         assert_eq!(
@@ -129,7 +130,7 @@ fn only_the_enabled_builtin_profiles_load() {
         ids(&report).iter().all(|id| id.starts_with("cis-k8s-")),
         "{report:#}"
     );
-    assert_eq!(ids(&report).len(), 10);
+    assert_eq!(ids(&report).len(), 22);
 
     // No `builtin_profiles` key, or no settings file at all: every shipped profile.
     for env in [docker_root("enforce = false\n"), {
@@ -175,7 +176,7 @@ mode = "0600"
     assert!(all.iter().any(|id| id == "site-docker-json"), "{all:?}");
     assert_eq!(
         all.iter().filter(|id| id.starts_with("cis-k8s-")).count(),
-        10
+        22
     );
     assert_eq!(field(&report, "site-docker-json", "status"), "drift");
 }
@@ -235,4 +236,53 @@ mode = "0666"
     let pos = |id: &str| all.iter().position(|x| x == id).unwrap();
     assert!(pos("cis-docker-3.17") < pos("cis-docker-3.18"));
     assert!(pos("cis-docker-3.18") < pos("cis-docker-3.19"));
+}
+
+#[test]
+fn tls_file_controls_follow_the_paths_dockerd_is_configured_with() {
+    let env = docker_root("builtin_profiles = [\"cis-docker\"]\n");
+    let tls = ["cis-docker-3.9", "cis-docker-3.12", "cis-docker-3.14"];
+    // Without TLS settings the TLS file controls have nothing to judge.
+    let report = env.check_json(1, &[]);
+    for id in tls {
+        assert_eq!(field(&report, id, "status"), "not-applicable", "{id}");
+    }
+    // daemon.json names the key; the unit's ExecStart names the server certificate.
+    env.file("/etc/docker/tls/ca.pem", b"ca\n", 0o644);
+    env.file("/etc/docker/tls/cert.pem", b"cert\n", 0o444);
+    env.file("/etc/docker/tls/key.pem", b"key\n", 0o440);
+    env.file(
+        "/etc/docker/daemon.json",
+        br#"{"tlscacert": "/etc/docker/tls/ca.pem", "tlskey": "/etc/docker/tls/key.pem"}"#,
+        0o644,
+    );
+    env.file(
+        "/usr/lib/systemd/system/docker.service",
+        b"[Service]\nExecStart=/usr/sbin/dockerd -H fd:// --tlscert=/etc/docker/tls/cert.pem\n",
+        0o644,
+    );
+    let report = env.check_json(1, &[]);
+    assert_eq!(field(&report, "cis-docker-3.10", "status"), "drift");
+    assert_eq!(
+        field(&report, "cis-docker-3.10", "target"),
+        "/etc/docker/tls/ca.pem"
+    );
+    assert_eq!(field(&report, "cis-docker-3.12", "status"), "pass");
+    assert_eq!(
+        field(&report, "cis-docker-3.12", "target"),
+        "/etc/docker/tls/cert.pem"
+    );
+    // 3.14 wants exactly 0400, as docker-bench does.
+    assert_eq!(field(&report, "cis-docker-3.14", "status"), "drift");
+    env.apply_json(
+        0,
+        &[
+            "--control",
+            "cis-docker-3.10",
+            "--control",
+            "cis-docker-3.14",
+        ],
+    );
+    assert_eq!(mode_of(&env.path("/etc/docker/tls/ca.pem")), 0o444);
+    assert_eq!(mode_of(&env.path("/etc/docker/tls/key.pem")), 0o400);
 }

@@ -6,6 +6,38 @@ pub mod process;
 
 pub use process::Dockerd;
 
+use std::path::PathBuf;
+
+use crate::fs::{FileType, Root};
+
+/// Where dockerd reads its settings unless `--config-file` says otherwise.
+pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+
+/// The daemon.json the running dockerd reads (its `--config-file`), else the default.
+pub fn daemon_json_path(dockerd: Option<&Dockerd>) -> PathBuf {
+    dockerd
+        .filter(|d| d.pid.is_some())
+        .and_then(Dockerd::config_file)
+        .unwrap_or_else(|| PathBuf::from(DAEMON_JSON))
+}
+
+/// A string-valued dockerd option (a TLS file path): the flag dockerd is started with, else
+/// the daemon.json key; `None` when neither sets it or daemon.json cannot be read.
+pub fn setting(root: &Root, key: &str) -> Option<String> {
+    let dockerd = Dockerd::detect(root);
+    if let Some(d) = &dockerd {
+        if let Some(v) = keys::flags_for(key).into_iter().find_map(|f| d.value(f)) {
+            return Some(v.to_string());
+        }
+    }
+    let lookup = root.lookup(&daemon_json_path(dockerd.as_ref())).ok()?;
+    if lookup.entry?.file_type != FileType::Regular {
+        return None;
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&lookup.read().ok()?).ok()?;
+    doc.get(key)?.as_str().map(str::to_string)
+}
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -21,8 +21,6 @@ use crate::engine::Status;
 use crate::fs::FileType;
 use crate::profile::reader::TableReader;
 
-pub const DEFAULT_PATH: &str = "/etc/docker/daemon.json";
-
 #[derive(Debug, Clone)]
 pub struct DockerDaemon {
     pub key: String,
@@ -86,7 +84,7 @@ impl DockerDaemon {
                     .filter(|d| d.pid.is_some())
                     .and_then(Dockerd::config_file)
             })
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+            .unwrap_or_else(|| PathBuf::from(crate::docker::DAEMON_JSON))
     }
 
     fn expected(&self) -> String {
@@ -268,9 +266,10 @@ impl Kind for DockerDaemon {
     }
 
     fn target(&self) -> String {
-        self.path
-            .as_ref()
-            .map_or_else(|| DEFAULT_PATH.to_string(), |p| p.display().to_string())
+        self.path.as_ref().map_or_else(
+            || crate::docker::DAEMON_JSON.to_string(),
+            |p| p.display().to_string(),
+        )
     }
 
     fn watch_paths(&self) -> Vec<String> {

@@ -53,11 +53,35 @@ pub struct FileMode {
     pub mode_exact: bool,
     pub if_missing: IfMissing,
     pub file_type: Option<ExpectedType>,
+    /// The path is a dockerd setting (`docker:tlscacert`): the flag dockerd is started with,
+    /// else the daemon.json key. Unset means the file is not used: `not-applicable`.
+    pub path_from: Option<String>,
 }
 
 impl FileMode {
     pub fn parse(r: &mut TableReader) -> Option<FileMode> {
-        let paths = read_paths(r, "path", true);
+        let path_from = match r.str("path_from") {
+            None => None,
+            Some(s) => match s.value.strip_prefix("docker:") {
+                Some(key) if crate::docker::keys::is_known(key) => Some(key.to_string()),
+                _ => {
+                    r.error(
+                        s.location,
+                        format!("`path_from` {:?}: expected \"docker:<daemon.json key>\", e.g. \"docker:tlscacert\"", s.value),
+                    );
+                    return None;
+                }
+            },
+        };
+        let paths = if path_from.is_some() && !r.has("path") {
+            Some(Vec::new())
+        } else if path_from.is_some() {
+            let here = r.here();
+            r.error(here, "give either `path` or `path_from`, not both");
+            return None;
+        } else {
+            read_paths(r, "path", true)
+        };
         let owner = read_account(r, "owner");
         let group = read_account(r, "group");
         let mode = read_mode(r, "mode");
@@ -112,6 +136,7 @@ impl FileMode {
             mode_exact,
             if_missing: if_missing?,
             file_type: file_type?,
+            path_from,
         })
     }
 
@@ -271,7 +296,12 @@ fn unknown_account(target: String, expected: String, what: &str, name: &str, fil
 
 impl Kind for FileMode {
     fn watch_paths(&self) -> Vec<String> {
-        self.paths.clone()
+        let mut paths = self.paths.clone();
+        if self.path_from.is_some() {
+            // A change of daemon.json can move the file this control judges.
+            paths.push(crate::docker::DAEMON_JSON.to_string());
+        }
+        paths
     }
 
     fn target(&self) -> String {
@@ -283,7 +313,31 @@ impl Kind for FileMode {
     }
 
     fn observe(&self, ctx: &Context) -> Observation {
-        for pattern in &self.paths {
+        if let Some(key) = &self.path_from {
+            return match crate::docker::setting(ctx.root, key) {
+                Some(path) if path.starts_with('/') => self.observe_patterns(ctx, &[path]),
+                Some(other) => Observation {
+                    target: other.clone(),
+                    parts: vec![Part::new(other, Status::Error)
+                        .expected(self.expected())
+                        .message(format!("dockerd's `{key}` is not an absolute path"))],
+                },
+                None => Observation {
+                    target: format!("dockerd {key}"),
+                    parts: vec![Part::new(format!("dockerd {key}"), Status::NotApplicable)
+                        .expected(self.expected())
+                        .message(format!("dockerd is not configured with `{key}`"))],
+                },
+            };
+        }
+        self.observe_patterns(ctx, &self.paths)
+    }
+}
+
+impl FileMode {
+    /// The first alternative (or glob) that matches anything decides.
+    fn observe_patterns(&self, ctx: &Context, patterns: &[String]) -> Observation {
+        for pattern in patterns {
             let found = if is_glob(pattern) {
                 ctx.root.glob(pattern)
             } else {
