@@ -352,7 +352,12 @@ impl Daemon {
 
     fn after_revert(&mut self, before: &ControlResult, after: &ControlResult, at: Option<Instant>) {
         let mut e = control_event(EventType::DriftReverted, before);
-        if after.status == Status::Fixed {
+        // Drift again right after a revert that worked is another writer at work (a fight),
+        // not a failure: only an error part means the revert itself failed.
+        let reverted = after.status == Status::Fixed
+            || (after.status == Status::Drift
+                && !after.parts.iter().any(|p| p.status == Status::Error));
+        if reverted {
             e.message = format!("{}: {} (reverted)", before.target, before.message);
             e.action = Some(Action::Reverted);
             e.latency_us = at.map(|t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));

@@ -19,6 +19,9 @@ use tokio::io::unix::AsyncFd;
 
 use crate::fs::TEMP_PREFIX;
 
+/// A read with at least this many events filled most of the buffer: more may be queued.
+const FULL_READ: usize = 512;
+
 /// What one read of the inotify queue brought.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -119,15 +122,20 @@ impl Watcher {
             match read {
                 Ok(Ok(events)) => {
                     batch.read_at.get_or_insert_with(Instant::now);
+                    let events_len = events.len();
                     self.absorb(events, &mut batch);
-                    // Drain whatever else is queued without waiting.
-                    while let Ok(events) = self.inotify.get_mut().read_events(&mut self.buffer) {
+                    // Take what a burst queued beyond one buffer, but stop at the first short
+                    // read: a writer in a loop would otherwise keep us reading at its pace.
+                    let mut full = events_len >= FULL_READ;
+                    while full {
+                        let Ok(events) = self.inotify.get_mut().read_events(&mut self.buffer)
+                        else {
+                            break;
+                        };
                         let events: Vec<_> = events
                             .map(|e| (e.wd, e.mask, e.name.map(|n| n.to_os_string())))
                             .collect();
-                        if events.is_empty() {
-                            break;
-                        }
+                        full = events.len() >= FULL_READ;
                         self.absorb(events, &mut batch);
                     }
                     return Ok(batch);
