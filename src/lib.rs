@@ -19,4 +19,5 @@ pub mod report;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod sysctl;
 pub mod watch;

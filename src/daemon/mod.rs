@@ -447,12 +447,24 @@ impl Daemon {
         self.schedule_status();
     }
 
+    /// The poll tick: each polled control answers the cheap live question; only those whose
+    /// live state no longer matches (or that were not passing) are observed in full.
     fn recheck_polled(&mut self) {
-        let polled: Vec<usize> = (0..self.engine.set.controls.len())
-            .filter(|i| self.engine.set.controls[*i].spec.kind().polled())
+        let set = Arc::clone(&self.engine.set);
+        let ctx = self.engine.context();
+        let due: Vec<usize> = (0..set.controls.len())
+            .filter(|i| set.controls[*i].spec.kind().polled())
+            .filter(|i| {
+                let passing = self.results[*i]
+                    .as_ref()
+                    .is_some_and(|r| r.status == Status::Pass.name());
+                !(passing && set.controls[*i].spec.kind().live_matches(&ctx) == Some(true))
+            })
             .collect();
-        self.evaluate_many(polled, Some(Instant::now()));
-        self.schedule_status();
+        if !due.is_empty() {
+            self.evaluate_many(due, Some(Instant::now()));
+            self.schedule_status();
+        }
     }
 
     /// Recomputes every watch point and watches exactly the directories needed. Returns the

@@ -8,6 +8,12 @@ use crate::store::Store;
 /// Performs a fix for `control`. The original is durable in the store before anything changes.
 pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Result<(), String> {
     match fix {
+        // The live value is not backed up: rollback restores the persisted files, and the
+        // kernel takes their values at the next boot.
+        Fix::WriteKernel { path, value } => root
+            .lookup(path)
+            .and_then(|l| l.write_in_place(format!("{value}\n").as_bytes()))
+            .map_err(|e| e.to_string()),
         Fix::ReloadDocker {
             pid,
             socket,

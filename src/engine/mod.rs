@@ -57,7 +57,7 @@ impl Engine {
             .collect())
     }
 
-    fn context(&self) -> Context<'_> {
+    pub fn context(&self) -> Context<'_> {
         Context {
             root: &self.root,
             accounts: &self.accounts,

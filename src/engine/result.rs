@@ -65,16 +65,16 @@ impl ControlResult {
     pub fn new(control: &Control, obs: Observation, waiver: Option<WaiverState>) -> ControlResult {
         let status = worst(obs.parts.iter().map(|p| p.status)).unwrap_or(Status::NotApplicable);
         let mut r = ControlResult::base(control, obs.target, status);
-        if let Some(w) = obs.parts.iter().max_by_key(|p| p.status.severity()) {
+        if let Some(w) = obs.parts.iter().rev().max_by_key(|p| p.status.severity()) {
             r.expected = w.expected.clone();
             r.actual = w.actual.clone();
             let n = obs.parts.iter().filter(|p| p.status == status).count();
             r.message = if obs.parts.len() == 1 {
                 r.target = w.target.clone();
                 w.message.clone()
-            } else if n > 1 && w.message.is_empty() {
+            } else if n > 1 && crate::kinds::is_glob(&r.target) && w.message.is_empty() {
                 format!("{n} of {} {status}", obs.parts.len())
-            } else if n > 1 {
+            } else if n > 1 && crate::kinds::is_glob(&r.target) {
                 format!(
                     "{n} of {} {status}; first {}: {}",
                     obs.parts.len(),

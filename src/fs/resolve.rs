@@ -677,6 +677,35 @@ impl Lookup {
         Ok(buf)
     }
 
+    /// Writes a regular file in place, without temp file or rename: for kernel files
+    /// (`/proc/sys`) that cannot be replaced. Opened with `O_NOFOLLOW` on the parent's
+    /// descriptor, and refused unless the opened object is a regular file.
+    pub fn write_in_place(&self, content: &[u8]) -> Result<(), FsError> {
+        use std::io::Write;
+        const EXPECTED: &str = "a regular file";
+        let parent = self.parent("open for writing")?;
+        if let Some(m) = self.entry.filter(|m| m.file_type != FileType::Regular) {
+            return Err(self.not_a_file(m.file_type, EXPECTED));
+        }
+        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd =
+            sys::openat(parent, self.name.as_os_str(), flags, Mode::empty()).map_err(
+                |e| match e {
+                    Errno::ELOOP => self.not_a_file(FileType::Symlink, EXPECTED),
+                    e => FsError::nix(&self.path, "open for writing", e),
+                },
+            )?;
+        let st = fstat(fd.as_raw_fd()).map_err(|e| FsError::nix(&self.path, "stat", e))?;
+        let found = file_type_of(&st).unwrap_or(FileType::CharDevice);
+        if found != FileType::Regular {
+            return Err(self.not_a_file(found, EXPECTED));
+        }
+        // One write call: the kernel takes a sysctl value from a single write.
+        File::from(fd)
+            .write_all(content)
+            .map_err(|e| FsError::io(&self.path, "write", e))
+    }
+
     /// The target of the symlink at the final component.
     pub fn read_link(&self) -> Result<PathBuf, FsError> {
         let parent = self.parent("read symlink")?;

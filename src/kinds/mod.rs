@@ -9,6 +9,7 @@ mod file_content;
 mod file_mode;
 mod kubelet_config;
 mod observation;
+mod sysctl;
 
 pub use attrs::{is_glob, Mode};
 pub use docker_daemon::DockerDaemon;
@@ -16,6 +17,7 @@ pub use file_content::FileContent;
 pub use file_mode::FileMode;
 pub use kubelet_config::KubeletConfig;
 pub use observation::{Fix, Observation, Part};
+pub use sysctl::Sysctl;
 
 use crate::fs::{Accounts, Root, TrustPolicy};
 use crate::profile::reader::TableReader;
@@ -26,6 +28,7 @@ pub const KIND_NAMES: &[&str] = &[
     "file-content",
     "docker-daemon",
     "kubelet-config",
+    "sysctl",
 ];
 
 /// What a kind needs to observe its target.
@@ -52,6 +55,11 @@ pub trait Kind {
     fn polled(&self) -> bool {
         false
     }
+    /// The poll timer's cheap question: does the live state still match? `None` when the kind
+    /// cannot tell cheaply (then the whole control is observed).
+    fn live_matches(&self, _ctx: &Context) -> Option<bool> {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +67,7 @@ pub enum KindSpec {
     FileMode(FileMode),
     FileContent(FileContent),
     DockerDaemon(DockerDaemon),
+    Sysctl(Sysctl),
     KubeletConfig(KubeletConfig),
 }
 
@@ -69,6 +78,7 @@ impl KindSpec {
             "file-mode" => FileMode::parse(r).map(KindSpec::FileMode),
             "file-content" => FileContent::parse(r).map(KindSpec::FileContent),
             "docker-daemon" => DockerDaemon::parse(r).map(KindSpec::DockerDaemon),
+            "sysctl" => Sysctl::parse(r).map(KindSpec::Sysctl),
             "kubelet-config" => KubeletConfig::parse(r).map(KindSpec::KubeletConfig),
             _ => None,
         }
@@ -79,6 +89,7 @@ impl KindSpec {
             KindSpec::FileMode(_) => "file-mode",
             KindSpec::FileContent(_) => "file-content",
             KindSpec::DockerDaemon(_) => "docker-daemon",
+            KindSpec::Sysctl(_) => "sysctl",
             KindSpec::KubeletConfig(_) => "kubelet-config",
         }
     }
@@ -88,6 +99,7 @@ impl KindSpec {
             KindSpec::FileMode(k) => k,
             KindSpec::FileContent(k) => k,
             KindSpec::DockerDaemon(k) => k,
+            KindSpec::Sysctl(k) => k,
             KindSpec::KubeletConfig(k) => k,
         }
     }

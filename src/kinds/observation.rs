@@ -85,6 +85,8 @@ pub enum Fix {
         /// What is there now, for the diff; `None` when missing or not a regular file.
         old: Option<Vec<u8>>,
     },
+    /// Write a kernel parameter in place (`/proc/sys` files cannot be replaced by rename).
+    WriteKernel { path: PathBuf, value: String },
     /// SIGHUP to the running dockerd, which re-reads daemon.json and applies the reloadable
     /// keys; done after the file is written, then confirmed from its live state.
     ReloadDocker {
@@ -103,6 +105,7 @@ impl Fix {
                 path.display().to_string()
             }
             Fix::ReloadDocker { pid, .. } => format!("dockerd pid {pid}"),
+            Fix::WriteKernel { path, .. } => path.display().to_string(),
         }
     }
 }

@@ -13,6 +13,7 @@ pub enum UnknownWaiver {
 
 pub fn cross_check(set: &ProfileSet, unknown_waiver: UnknownWaiver, diags: &mut Diagnostics) {
     contradictory_file_controls(set, diags);
+    contradictory_sysctls(set, diags);
     for waiver in &set.waivers {
         if set.control(&waiver.control).is_none() {
             let severity = match unknown_waiver {
@@ -85,4 +86,29 @@ fn disagreement(fm: &FileMode, fc: &FileContent) -> Option<String> {
         return Some("the groups differ".into());
     }
     None
+}
+
+/// Two controls that want one kernel parameter at different values can never both pass.
+fn contradictory_sysctls(set: &ProfileSet, diags: &mut Diagnostics) {
+    let sysctls: Vec<(&Control, &crate::kinds::Sysctl)> = set
+        .controls
+        .iter()
+        .filter_map(|c| match &c.spec {
+            KindSpec::Sysctl(s) => Some((c, s)),
+            _ => None,
+        })
+        .collect();
+    for (n, (a, sa)) in sysctls.iter().enumerate() {
+        for (b, sb) in &sysctls[n + 1..] {
+            if sa.key == sb.key && sa.value != sb.value {
+                diags.error(
+                    b.origin.clone(),
+                    format!(
+                        "control `{}` sets {} = {} but `{}` (at {}) sets it to {}",
+                        b.id, sb.key, sb.value, a.id, a.origin, sa.value
+                    ),
+                );
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ use crate::kinds::Fix;
 /// A readable description of a change; for content, a unified diff.
 pub fn describe_fix(fix: &Fix) -> String {
     match fix {
+        Fix::WriteKernel { path, value } => format!("{}: write {value:?}", path.display()),
         Fix::ReloadDocker { pid, key, .. } => {
             format!("send SIGHUP to dockerd (pid {pid}) so that it applies `{key}`")
         }
