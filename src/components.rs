@@ -64,7 +64,7 @@ fn detect_one(root: &Root, c: Component) -> Option<String> {
         }
     }
     if root.is_host() {
-        if let Some(pid) = find_process(process_name(c)).first() {
+        if let Some(pid) = find_component(c).first() {
             return Some(format!("running as pid {pid}"));
         }
     }
@@ -75,10 +75,22 @@ fn detect_one(root: &Root, c: Component) -> Option<String> {
 /// time). Only root's processes running a root-owned binary count: anyone can name a process
 /// `dockerd`, and its command line decides which files hardend edits. Zombies do not count.
 pub fn find_process(name: &str) -> Vec<u32> {
-    find_process_in(Path::new("/proc"), name)
+    find_process_in(Path::new("/proc"), name, None)
 }
 
-fn find_process_in(proc_dir: &Path, name: &str) -> Vec<u32> {
+/// The running host component: a trusted process named like it whose executable is one of
+/// the component's binaries on the host (same device and inode).
+pub fn find_component(c: Component) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let binaries: Vec<(u64, u64)> = binaries(c)
+        .iter()
+        .filter_map(|b| std::fs::metadata(b).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect();
+    find_process_in(Path::new("/proc"), process_name(c), Some(&binaries))
+}
+
+fn find_process_in(proc_dir: &Path, name: &str, binaries: Option<&[(u64, u64)]>) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir(proc_dir) else {
         return Vec::new();
     };
@@ -90,7 +102,7 @@ fn find_process_in(proc_dir: &Path, name: &str) -> Vec<u32> {
             if comm.trim_end() != name {
                 return None;
             }
-            let started = trusted_start_time(&dir)?;
+            let started = trusted_start_time(&dir, binaries)?;
             Some((started, pid))
         })
         .collect();
@@ -100,7 +112,7 @@ fn find_process_in(proc_dir: &Path, name: &str) -> Vec<u32> {
 
 /// The start time (clock ticks since boot) of a live process run by root from a root-owned
 /// binary that only root can write; `None` for anything else.
-fn trusted_start_time(dir: &Path) -> Option<u64> {
+fn trusted_start_time(dir: &Path, binaries: Option<&[(u64, u64)]>) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
     // Fields after the command name, which may itself hold spaces and parentheses.
@@ -123,6 +135,19 @@ fn trusted_start_time(dir: &Path) -> Option<u64> {
     let exe = std::fs::metadata(dir.join("exe")).ok()?;
     if exe.uid() != 0 || exe.mode() & 0o022 != 0 {
         return None;
+    }
+    // A root process in a container is root too, and anyone can name a process "dockerd":
+    // only a process in hardend's pid namespace running the component's own binary (the same
+    // file as the host's /usr/sbin/dockerd, say) is the host's component.
+    let theirs = std::fs::read_link(dir.join("ns/pid")).ok()?;
+    let ours = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    if theirs != ours {
+        return None;
+    }
+    if let Some(binaries) = binaries {
+        if !binaries.contains(&(exe.dev(), exe.ino())) {
+            return None;
+        }
     }
     fields.get(19)?.parse().ok()
 }

@@ -64,9 +64,14 @@ pub fn canonical_key(key: &str) -> String {
     }
 }
 
-/// Values compare as sysctl prints them: fields separated by any white space.
+/// Values compare as sysctl prints them: fields separated by any white space, integers in
+/// their plain decimal form (the kernel reads "01" as 1 and prints 1).
 pub fn normalize(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
+    value
+        .split_whitespace()
+        .map(|f| f.parse::<i64>().map_or_else(|_| f.to_string(), |n| n.to_string()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `key = value` lines of one sysctl.d file: (key as written without a leading `-`, value).

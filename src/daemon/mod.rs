@@ -141,6 +141,9 @@ impl Daemon {
             cfg,
         };
         loaded_event(&daemon.engine.set);
+        // Watch first: what the first convergence writes, and anything changed meanwhile,
+        // then arrives as events and is checked again.
+        daemon.rearm();
         daemon.converge_all(None);
         daemon.rearm();
         Ok(daemon)
@@ -341,10 +344,19 @@ impl Daemon {
         let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
         self.engine.save_originals(&pending, &mut self.store);
         for (i, checked) in to_revert {
-            let before = checked.clone();
+            // Observe again right before changing: an earlier revert in this batch may have
+            // rewritten a file this control shares (daemon.json), and its fix must start from
+            // what is there now, never from a stale copy.
+            let fresh = self.engine.check(&set.controls[i]);
+            if !fresh.has_fixes() {
+                self.report(&fresh);
+                self.results[i] = Some(control_status(&fresh));
+                continue;
+            }
+            let before = checked;
             let after = self
                 .engine
-                .remediate(&set.controls[i], checked, &mut self.store, false);
+                .remediate(&set.controls[i], fresh, &mut self.store, false);
             self.after_revert(&before, &after, event_at);
             self.results[i] = Some(control_status(&after));
         }
@@ -352,11 +364,13 @@ impl Daemon {
 
     fn after_revert(&mut self, before: &ControlResult, after: &ControlResult, at: Option<Instant>) {
         let mut e = control_event(EventType::DriftReverted, before);
-        // Drift again right after a revert that worked is another writer at work (a fight),
-        // not a failure: only an error part means the revert itself failed.
-        let reverted = after.status == Status::Fixed
-            || (after.status == Status::Drift
-                && !after.parts.iter().any(|p| p.status == Status::Error));
+        // Only a fix that failed makes a failed revert: a part that is skipped or in error
+        // for other reasons (docker's live part offline, a symlink among a glob's files) does
+        // not, and drift again right after a revert is another writer (a fight).
+        let reverted = !after
+            .parts
+            .iter()
+            .any(|p| p.status == Status::Error && p.message.starts_with("apply failed"));
         if reverted {
             e.message = format!("{}: {} (reverted)", before.target, before.message);
             e.action = Some(Action::Reverted);
@@ -417,9 +431,9 @@ impl Daemon {
         };
         if let Some(kind) = kind {
             let mut e = control_event(kind, r);
+            // Nothing was attempted here: an error found while only observing is reported.
             e.action = Some(match r.status {
-                Status::Drift | Status::Conflict => Action::Reported,
-                Status::Error => Action::Failed,
+                Status::Drift | Status::Conflict | Status::Error => Action::Reported,
                 _ => Action::Skipped,
             });
             journal::emit(&e);

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::keys::long_name;
-use crate::components::find_process;
+use crate::components::find_component;
+use crate::profile::Component;
 use crate::fs::Root;
 
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ impl Dockerd {
     /// neither is there.
     pub fn detect(root: &Root) -> Option<Dockerd> {
         if root.is_host() {
-            if let Some(pid) = find_process("dockerd").first().copied() {
+            if let Some(pid) = find_component(Component::Docker).first().copied() {
                 if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
                     let args: Vec<String> = raw
                         .split(|b| *b == 0)

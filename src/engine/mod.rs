@@ -150,6 +150,12 @@ impl Engine {
         let mut fixed_targets = Vec::new();
         for part in result.parts.iter().filter(|p| p.status == Status::Drift) {
             let Some(fix) = &part.fix else { continue };
+            // A control's fixes go in order (the live value, then its persisted copy; the
+            // file, then dockerd's reload): after one fails, the rest would record a change
+            // that did not happen.
+            if !failures.is_empty() {
+                break;
+            }
             match perform(&self.root, store, &control.id, fix) {
                 Ok(()) => fixed_targets.push(part.target.clone()),
                 Err(e) => failures.push(

@@ -110,9 +110,11 @@ impl Sysctl {
             .into_iter()
             .filter(|(path, _)| path.file_name().is_some_and(|n| n > ours.as_os_str()))
             .flat_map(|(path, text)| {
+                // systemd-sysctl never lets a glob line override a key set explicitly
+                // anywhere ("explicit setting exists"), so only explicit lines can win.
                 parse_conf(&text)
                     .into_iter()
-                    .filter(|(k, _)| key_matches(k, &self.key))
+                    .filter(|(k, _)| !k.contains(['*', '?', '[']) && key_matches(k, &self.key))
                     .map(move |(_, v)| (path.clone(), v))
             })
             .last()
@@ -197,21 +199,37 @@ impl Sysctl {
             .map(parse_conf)
             .and_then(|lines| lines.into_iter().rev().find(|(k, _)| *k == self.key))
             .map(|(_, v)| normalize(&v));
-        if persisted.as_deref() == Some(self.value.as_str()) {
+        // hardend's file is applied at every boot: only root may write it.
+        let safe = meta.is_none_or(|m| m.uid == 0 && m.gid == 0 && m.mode & 0o7022 == 0);
+        if persisted.as_deref() == Some(self.value.as_str()) && safe {
             return part(Status::Pass).actual(self.expected());
         }
+        if is_one_way(&self.key, &self.value) && !self.one_way {
+            return part(Status::Drift).message(
+                "not persisted: the value locks the kernel until reboot and the control does not say one_way = true",
+            );
+        }
+        let problem = if safe {
+            "not persisted for the next boot".to_string()
+        } else {
+            let m = meta.expect("unsafe implies present");
+            format!(
+                "{shown} is {}:{} {:04o}; it must be root:root and writable by root only",
+                m.uid, m.gid, m.mode
+            )
+        };
         part(Status::Drift)
             .actual(persisted.map_or_else(
                 || format!("{} not persisted", self.key),
                 |v| format!("{} = {v}", self.key),
             ))
-            .message("not persisted for the next boot")
+            .message(problem)
             .fix(Fix::WriteFile {
                 path: self.persist_file.clone(),
                 content: self.persisted_with_key(text.as_deref()),
-                uid: meta.map_or(0, |m| m.uid),
-                gid: meta.map_or(0, |m| m.gid),
-                mode: meta.map_or(0o644, |m| m.mode),
+                uid: 0,
+                gid: 0,
+                mode: meta.filter(|_| safe).map_or(0o644, |m| m.mode),
                 old: text.map(String::into_bytes),
             })
     }
@@ -240,7 +258,9 @@ impl Kind for Sysctl {
             self.persist_file.display().to_string(),
             "/etc/sysctl.d/*.conf".to_string(),
             "/run/sysctl.d/*.conf".to_string(),
+            "/usr/local/lib/sysctl.d/*.conf".to_string(),
             "/usr/lib/sysctl.d/*.conf".to_string(),
+            "/lib/sysctl.d/*.conf".to_string(),
         ]
     }
 

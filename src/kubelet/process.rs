@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::flags::BOOL_FLAGS;
-use crate::components::find_process;
+use crate::components::find_component;
+use crate::profile::Component;
 use crate::fs::Root;
 
 /// One occurrence of a flag on the command line.
@@ -58,7 +59,7 @@ impl Kubelet {
     /// start; `None` when neither is there.
     pub fn detect(root: &Root) -> Option<Kubelet> {
         if root.is_host() {
-            if let Some(pid) = find_process("kubelet").first().copied() {
+            if let Some(pid) = find_component(Component::Kubelet).first().copied() {
                 if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
                     let mut k = Kubelet::from_cmdline(&raw, pid);
                     k.started = std::fs::metadata(format!("/proc/{pid}"))
@@ -371,19 +372,24 @@ fn expand(cmd: &str, env: &BTreeMap<String, (String, String)>) -> Vec<(String, O
             }
             continue;
         }
+        // One pass, left to right: inserted text is never scanned again, so a variable that
+        // names itself (X=a${X}) cannot loop.
         let mut origin = None;
-        let mut text = word.clone();
-        while let Some(start) = text.find("${") {
-            let Some(len) = text[start..].find('}') else {
+        let mut text = String::with_capacity(word.len());
+        let mut rest = word.as_str();
+        while let Some(start) = rest.find("${") {
+            let Some(len) = rest[start..].find('}') else {
                 break;
             };
-            let name = text[start + 2..start + len].to_string();
-            let value = env.get(&name).map_or("", |(v, from)| {
+            text.push_str(&rest[..start]);
+            let name = &rest[start + 2..start + len];
+            if let Some((v, from)) = env.get(name) {
                 origin = Some(format!("${{{name}}} from {from}"));
-                v.as_str()
-            });
-            text.replace_range(start..start + len + 1, value);
+                text.push_str(v);
+            }
+            rest = &rest[start + len + 1..];
         }
+        text.push_str(rest);
         out.push((text, origin));
     }
     out
@@ -392,6 +398,14 @@ fn expand(cmd: &str, env: &BTreeMap<String, (String, String)>) -> Vec<(String, O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_that_names_itself_expands_once() {
+        let mut env = BTreeMap::new();
+        env.insert("X".to_string(), ("a${X}".to_string(), "unit".to_string()));
+        let words = expand("/usr/bin/kubelet --foo=${X}", &env);
+        assert_eq!(words[1].0, "--foo=a${X}");
+    }
 
     fn args(s: &str) -> Vec<(String, Option<String>)> {
         s.split_whitespace()
