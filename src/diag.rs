@@ -45,15 +45,30 @@ impl fmt::Display for Diagnostic {
 pub struct Source<'a> {
     pub path: &'a Path,
     pub text: &'a str,
+    /// Byte offset of every line start, built on first use: every key read asks for its
+    /// location, so counting newlines from the start each time would be quadratic.
+    line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub fn new(path: &'a Path, text: &'a str) -> Source<'a> {
+        Source {
+            path,
+            text,
+            line_starts: std::cell::OnceCell::new(),
+        }
+    }
+
     pub fn location(&self, offset: usize) -> Location {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
+        let offset = floor_char_boundary(self.text, offset.min(self.text.len()));
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|s| *s <= offset);
+        let line_start = starts[line - 1];
+        let col = self.text[line_start..offset].chars().count() + 1;
         Location {
             file: self.path.to_path_buf(),
             line,
@@ -130,10 +145,7 @@ mod tests {
     #[test]
     fn offsets_become_line_and_column() {
         let text = "a = 1\nbé = 2\n";
-        let src = Source {
-            path: Path::new("x.toml"),
-            text,
-        };
+        let src = Source::new(Path::new("x.toml"), text);
         assert_eq!(src.location(0).to_string(), "x.toml:1:1");
         assert_eq!(src.location(6).to_string(), "x.toml:2:1");
         // 'é' is two bytes; the column counts characters.

@@ -63,7 +63,7 @@ impl Settings {
     }
 
     pub fn parse(path: &Path, text: &str, diags: &mut Diagnostics) -> Option<Settings> {
-        let source = Source { path, text };
+        let source = Source::new(path, text);
         let doc = match ImDocument::parse(text) {
             Ok(d) => d,
             Err(e) => {

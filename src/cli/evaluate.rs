@@ -1,6 +1,6 @@
 //! `check`, `plan` and `apply`: evaluate the selected controls and report.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
@@ -46,6 +46,9 @@ pub fn run(
     };
     let stdout = std::io::stdout();
     let color = format == Format::Text && stdout.is_terminal();
-    report.write(format, &mut stdout.lock(), color)?;
+    // One write per buffer, not per line: a report of 10,000 controls is 240,000 lines of JSON.
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    report.write(format, &mut out, color)?;
+    out.flush()?;
     Ok(report.exit_code())
 }

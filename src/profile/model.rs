@@ -112,10 +112,19 @@ impl ProfileSet {
 
     /// Adds a file's controls: a control with an `id` already present replaces it in place.
     pub fn merge(&mut self, file: ProfileFile) {
+        let mut position: std::collections::HashMap<String, usize> = self
+            .controls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
         for control in file.controls {
-            match self.controls.iter_mut().find(|c| c.id == control.id) {
-                Some(slot) => *slot = control,
-                None => self.controls.push(control),
+            match position.get(&control.id) {
+                Some(&i) => self.controls[i] = control,
+                None => {
+                    position.insert(control.id.clone(), self.controls.len());
+                    self.controls.push(control);
+                }
             }
         }
         self.waivers.extend(file.waivers);

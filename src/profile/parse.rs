@@ -14,7 +14,7 @@ use crate::kinds::{KindSpec, KIND_NAMES};
 /// or rejected whole.
 pub fn parse_file(path: &Path, text: &str, diags: &mut Diagnostics) -> Option<ProfileFile> {
     let before = diags.errors().count();
-    let source = Source { path, text };
+    let source = Source::new(path, text);
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
