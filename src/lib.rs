@@ -4,6 +4,7 @@
 //! → `kinds` (one module per control kind) over the symlink-safe `fs` layer and the backup
 //! `store`, with results rendered by `report`.
 
+pub mod audit;
 pub mod cli;
 pub mod components;
 pub mod daemon;

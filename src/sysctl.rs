@@ -69,7 +69,10 @@ pub fn canonical_key(key: &str) -> String {
 pub fn normalize(value: &str) -> String {
     value
         .split_whitespace()
-        .map(|f| f.parse::<i64>().map_or_else(|_| f.to_string(), |n| n.to_string()))
+        .map(|f| {
+            f.parse::<i64>()
+                .map_or_else(|_| f.to_string(), |n| n.to_string())
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

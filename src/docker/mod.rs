@@ -58,18 +58,19 @@ pub fn reload(
         .map_err(|e| format!("SIGHUP to dockerd pid {pid}: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let live =
-            match api::info(socket) {
-                Ok(info) => api::live_value(&info, key),
-                // The API not answering is not a confirmation: try again until the deadline.
-                Err(e) if Instant::now() >= deadline => return Err(format!(
+        let live = match api::info(socket) {
+            Ok(info) => api::live_value(&info, key),
+            // The API not answering is not a confirmation: try again until the deadline.
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!(
                     "SIGHUP sent to dockerd (pid {pid}), but its live state could not be read: {e}"
-                )),
-                Err(_) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-            };
+                ))
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
         match live {
             None => return Ok(()),
             Some(v) if api::live_matches(key, &v, expected) => return Ok(()),

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use super::keys::long_name;
 use crate::components::find_component;
-use crate::profile::Component;
 use crate::fs::Root;
+use crate::profile::Component;
 
 #[derive(Debug, Clone)]
 pub struct Dockerd {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod attrs;
+mod audit_rule;
 mod docker_daemon;
 mod file_content;
 mod file_mode;
@@ -12,6 +13,7 @@ mod observation;
 mod sysctl;
 
 pub use attrs::{is_glob, Mode};
+pub use audit_rule::AuditRule;
 pub use docker_daemon::DockerDaemon;
 pub use file_content::FileContent;
 pub use file_mode::FileMode;
@@ -29,6 +31,7 @@ pub const KIND_NAMES: &[&str] = &[
     "docker-daemon",
     "kubelet-config",
     "sysctl",
+    "audit-rule",
 ];
 
 /// What a kind needs to observe its target.
@@ -68,6 +71,7 @@ pub enum KindSpec {
     FileContent(FileContent),
     DockerDaemon(DockerDaemon),
     Sysctl(Sysctl),
+    AuditRule(AuditRule),
     KubeletConfig(KubeletConfig),
 }
 
@@ -79,6 +83,7 @@ impl KindSpec {
             "file-content" => FileContent::parse(r).map(KindSpec::FileContent),
             "docker-daemon" => DockerDaemon::parse(r).map(KindSpec::DockerDaemon),
             "sysctl" => Sysctl::parse(r).map(KindSpec::Sysctl),
+            "audit-rule" => AuditRule::parse(r).map(KindSpec::AuditRule),
             "kubelet-config" => KubeletConfig::parse(r).map(KindSpec::KubeletConfig),
             _ => None,
         }
@@ -90,6 +95,7 @@ impl KindSpec {
             KindSpec::FileContent(_) => "file-content",
             KindSpec::DockerDaemon(_) => "docker-daemon",
             KindSpec::Sysctl(_) => "sysctl",
+            KindSpec::AuditRule(_) => "audit-rule",
             KindSpec::KubeletConfig(_) => "kubelet-config",
         }
     }
@@ -100,6 +106,7 @@ impl KindSpec {
             KindSpec::FileContent(k) => k,
             KindSpec::DockerDaemon(k) => k,
             KindSpec::Sysctl(k) => k,
+            KindSpec::AuditRule(k) => k,
             KindSpec::KubeletConfig(k) => k,
         }
     }

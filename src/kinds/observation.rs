@@ -87,6 +87,16 @@ pub enum Fix {
     },
     /// Write a kernel parameter in place (`/proc/sys` files cannot be replaced by rename).
     WriteKernel { path: PathBuf, value: String },
+    /// Add one rule to hardend's audit rules file, merged with the file's rules as they are
+    /// when the fix is performed (another control's fix may have written it since);
+    /// `preview` is that write as the file is now, for `plan`.
+    MergeAuditRule {
+        path: PathBuf,
+        rule: String,
+        preview: Box<Fix>,
+    },
+    /// Load one rule into the running kernel with auditctl (`Rule exists` is success).
+    LoadAuditRule { rule: String },
     /// SIGHUP to the running dockerd, which re-reads daemon.json and applies the reloadable
     /// keys; done after the file is written, then confirmed from its live state.
     ReloadDocker {
@@ -106,6 +116,8 @@ impl Fix {
             }
             Fix::ReloadDocker { pid, .. } => format!("dockerd pid {pid}"),
             Fix::WriteKernel { path, .. } => path.display().to_string(),
+            Fix::MergeAuditRule { path, .. } => path.display().to_string(),
+            Fix::LoadAuditRule { .. } => "kernel audit rules".to_string(),
         }
     }
 }

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 
 use super::flags::BOOL_FLAGS;
 use crate::components::find_component;
-use crate::profile::Component;
 use crate::fs::Root;
+use crate::profile::Component;
 
 /// One occurrence of a flag on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@ use crate::kinds::Fix;
 pub fn describe_fix(fix: &Fix) -> String {
     match fix {
         Fix::WriteKernel { path, value } => format!("{}: write {value:?}", path.display()),
+        Fix::MergeAuditRule { preview, .. } => describe_fix(preview),
+        Fix::LoadAuditRule { rule } => format!("auditctl {rule}"),
         Fix::ReloadDocker { pid, key, .. } => {
             format!("send SIGHUP to dockerd (pid {pid}) so that it applies `{key}`")
         }
