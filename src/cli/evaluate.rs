@@ -36,6 +36,11 @@ pub fn run(
             .iter()
             .map(|c| engine.apply(c, &mut store, ids.contains(&c.id)))
             .collect()
+    } else if command == "plan" {
+        controls
+            .iter()
+            .map(|c| engine.plan(c, ids.contains(&c.id)))
+            .collect()
     } else {
         controls.iter().map(|c| engine.check(c)).collect()
     };

@@ -10,8 +10,12 @@ pub fn run(cli: &Cli, paths: &[PathBuf]) -> anyhow::Result<i32> {
     let setup = Setup::load(cli)?;
     let diags = if paths.is_empty() {
         match profile::load(&setup.sources) {
-            Ok((set, warnings)) => {
+            Ok((set, mut warnings)) => {
+                profile::check_sources(&set, &mut warnings);
                 print_diagnostics(&warnings);
+                if warnings.has_errors() {
+                    return Ok(EXIT_UNUSABLE);
+                }
                 println!(
                     "{} profile file(s), {} control(s): valid",
                     set.files.len(),

@@ -22,6 +22,15 @@ use crate::store::Store;
 
 use std::sync::Arc;
 
+/// What `apply` would do with a control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Nothing,
+    /// Drifted, but a report-policy control that was not named.
+    NotByPolicy,
+    Yes,
+}
+
 pub struct Engine {
     pub set: Arc<ProfileSet>,
     pub root: Arc<Root>,
@@ -127,6 +136,37 @@ impl Engine {
         }
     }
 
+    /// Whether `apply` would change anything for this result: the one rule `apply` and
+    /// `plan` share. Every drifted part is fixed, even beside parts in error (one planted
+    /// symlink among a glob's files must not switch off the others); a conflict anywhere
+    /// stops all writes; a waived control is never changed; a report-policy control only when
+    /// named.
+    pub fn would_change(control: &Control, result: &ControlResult, explicit: bool) -> Change {
+        let conflicted = result.parts.iter().any(|p| p.status == Status::Conflict);
+        if !result.has_fixes() || conflicted || result.is_waived() {
+            Change::Nothing
+        } else if control.policy == Policy::Report && !explicit {
+            Change::NotByPolicy
+        } else {
+            Change::Yes
+        }
+    }
+
+    /// `plan`: the check, with only the fixes `apply` would make.
+    pub fn plan(&self, control: &Control, explicit: bool) -> ControlResult {
+        let mut result = self.check(control);
+        match Engine::would_change(control, &result, explicit) {
+            Change::Yes => {}
+            Change::NotByPolicy => {
+                result.parts.iter_mut().for_each(|p| p.fix = None);
+                result = result
+                    .with_note("report policy: apply leaves it (name it with --control to apply)");
+            }
+            Change::Nothing => result.parts.iter_mut().for_each(|p| p.fix = None),
+        }
+        result
+    }
+
     /// Brings a control to the profile from a result `check` just gave.
     pub fn remediate(
         &self,
@@ -135,16 +175,13 @@ impl Engine {
         store: &mut Store,
         explicit: bool,
     ) -> ControlResult {
-        // Fix every drifted part, even beside parts in error (one planted symlink among a
-        // glob's files must not switch off the others); a conflict anywhere stops all writes.
-        let fixable = result.has_fixes();
-        let conflicted = result.parts.iter().any(|p| p.status == Status::Conflict);
-        if !fixable || conflicted || result.is_waived() {
-            return result;
-        }
-        if control.policy == Policy::Report && !explicit {
-            return result
-                .with_note("report policy: not changed (name it with --control to apply)");
+        match Engine::would_change(control, &result, explicit) {
+            Change::Nothing => return result,
+            Change::NotByPolicy => {
+                return result
+                    .with_note("report policy: not changed (name it with --control to apply)")
+            }
+            Change::Yes => {}
         }
         let mut failures: Vec<Part> = Vec::new();
         let mut fixed_targets = Vec::new();

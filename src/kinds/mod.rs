@@ -15,7 +15,7 @@ mod sysctl;
 pub use attrs::{is_glob, Mode};
 pub use audit_rule::AuditRule;
 pub use docker_daemon::DockerDaemon;
-pub use file_content::FileContent;
+pub use file_content::{ContentSource, FileContent};
 pub use file_mode::FileMode;
 pub use kubelet_config::KubeletConfig;
 pub use observation::{Fix, Observation, Part};

@@ -136,6 +136,7 @@ pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostic
     }
     if ok {
         cross_check(&set, UnknownWaiver::Warning, &mut diags);
+        super::validate::check_sources(&set, &mut diags);
     }
     diags
 }

@@ -12,3 +12,4 @@ mod validate;
 pub use load::{load, validate_files, ProfileSources};
 pub use model::{Component, Control, Policy, ProfileFile, ProfileSet, Waiver};
 pub use parse::parse_file;
+pub use validate::check_sources;

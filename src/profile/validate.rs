@@ -112,3 +112,23 @@ fn contradictory_sysctls(set: &ProfileSet, diags: &mut Diagnostics) {
         }
     }
 }
+
+/// A `source` file must exist and be root's, as a profile must. Only `validate` asks: at
+/// check and run time a bad source is that control's `error` while the rest proceed.
+pub fn check_sources(set: &ProfileSet, diags: &mut Diagnostics) {
+    for control in &set.controls {
+        if let KindSpec::FileContent(FileContent {
+            content: crate::kinds::ContentSource::File(path),
+            ..
+        }) = &control.spec
+        {
+            if let Err(e) = crate::fs::read_trusted(path, &crate::fs::TrustPolicy { owner_uid: 0 })
+            {
+                diags.error(
+                    control.origin.clone(),
+                    format!("control `{}`: source {}: {e}", control.id, path.display()),
+                );
+            }
+        }
+    }
+}
