@@ -110,6 +110,32 @@ fn find_process_in(proc_dir: &Path, name: &str, binaries: Option<&[(u64, u64)]>)
     found.into_iter().map(|(_, pid)| pid).collect()
 }
 
+/// When a process started: `starttime` of /proc/PID/stat (clock ticks since boot) plus the
+/// boot time from /proc/stat. (The mtime of /proc/PID is when its inode was made, not this.)
+pub fn start_time(pid: u32) -> Option<std::time::SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields.get(19)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|v| *v > 0)?;
+    let since_epoch = std::time::Duration::from_secs(boot)
+        + std::time::Duration::from_millis(ticks.saturating_mul(1000) / hz);
+    Some(std::time::UNIX_EPOCH + since_epoch)
+}
+
 /// The start time (clock ticks since boot) of a live process run by root from a root-owned
 /// binary that only root can write; `None` for anything else.
 fn trusted_start_time(dir: &Path, binaries: Option<&[(u64, u64)]>) -> Option<u64> {
@@ -162,6 +188,15 @@ mod tests {
         let me = std::fs::read_to_string("/proc/self/comm").unwrap();
         let pids = find_process(me.trim_end());
         assert!(pids.contains(&std::process::id()));
+    }
+
+    #[test]
+    fn this_process_started_a_moment_ago() {
+        let started = start_time(std::process::id()).expect("start time of this process");
+        let age = std::time::SystemTime::now()
+            .duration_since(started)
+            .expect("started in the past");
+        assert!(age < std::time::Duration::from_secs(600), "{age:?}");
     }
 
     #[test]

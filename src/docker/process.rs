@@ -40,9 +40,7 @@ impl Dockerd {
                         .filter(|a| !a.is_empty())
                         .map(|a| String::from_utf8_lossy(a).into_owned())
                         .collect();
-                    let started = std::fs::metadata(format!("/proc/{pid}"))
-                        .and_then(|m| m.modified())
-                        .ok();
+                    let started = crate::components::start_time(pid);
                     return Some(Dockerd {
                         pid: Some(pid),
                         source: format!("dockerd pid {pid}"),

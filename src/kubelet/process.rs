@@ -62,9 +62,7 @@ impl Kubelet {
             if let Some(pid) = find_component(Component::Kubelet).first().copied() {
                 if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
                     let mut k = Kubelet::from_cmdline(&raw, pid);
-                    k.started = std::fs::metadata(format!("/proc/{pid}"))
-                        .and_then(|m| m.modified())
-                        .ok();
+                    k.started = crate::components::start_time(pid);
                     return Some(k);
                 }
             }
