@@ -145,6 +145,7 @@ impl Daemon {
         // then arrives as events and is checked again.
         daemon.rearm();
         daemon.converge_all(None);
+        daemon.presave_originals();
         daemon.rearm();
         Ok(daemon)
     }
@@ -438,7 +439,12 @@ impl Daemon {
             });
             journal::emit(&e);
         }
-        self.said.insert(r.id.clone(), said);
+        // Passing states need no memory: the next failure is news either way.
+        if r.status.is_failure() {
+            self.said.insert(r.id.clone(), said);
+        } else {
+            self.said.remove(&r.id);
+        }
     }
 
     fn note_expired_waiver(&mut self, r: &ControlResult) {
@@ -463,6 +469,35 @@ impl Daemon {
 
     /// The poll tick: each polled control answers the cheap live question; only those whose
     /// live state no longer matches (or that were not passing) are observed in full.
+    /// When enforcing, records the original of every existing target of an enforce-policy
+    /// control in one durable index write, so that a revert later never waits for the backup
+    /// index: the original is the state hardend found when it took charge.
+    fn presave_originals(&mut self) {
+        if !self.cfg.settings.enforce {
+            return;
+        }
+        let set = Arc::clone(&self.engine.set);
+        let mut lookups = Vec::new();
+        for control in set.controls.iter().filter(|c| c.policy == Policy::Enforce) {
+            for part in self.engine.check(control).parts {
+                if !part.target.starts_with('/') || crate::kinds::is_glob(&part.target) {
+                    continue;
+                }
+                let Ok(lookup) = self.engine.root.lookup(Path::new(&part.target)) else {
+                    continue;
+                };
+                if lookup.parent_exists() && !part.target.starts_with("/proc/") {
+                    lookups.push((lookup, control.id.as_str()));
+                }
+            }
+        }
+        let items: Vec<(&crate::fs::Lookup, &str)> =
+            lookups.iter().map(|(l, id)| (l, *id)).collect();
+        if let Err(e) = self.store.save_originals(&self.engine.root, &items) {
+            tracing::warn!("cannot record the originals ahead of time: {e}");
+        }
+    }
+
     fn recheck_polled(&mut self) {
         let set = Arc::clone(&self.engine.set);
         let ctx = self.engine.context();

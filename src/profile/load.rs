@@ -96,6 +96,9 @@ pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagn
     if diags.has_errors() {
         Err(diags)
     } else {
+        // The set lives as long as the daemon: give back what growing the lists left over.
+        set.controls.shrink_to_fit();
+        set.waivers.shrink_to_fit();
         Ok((set, diags))
     }
 }
