@@ -81,6 +81,8 @@ impl Said {
 
 struct Daemon {
     cfg: DaemonConfig,
+    /// How many controls the poll timer serves (counted at each load, not per event).
+    polled: usize,
     engine: Engine,
     store: Store,
     watcher: Watcher,
@@ -125,6 +127,7 @@ impl Daemon {
         let host = Root::open(Path::new("/"), cfg.trust.owner_uid)?;
         let fights = Fights::new(cfg.settings.fight_limit, cfg.settings.fight_window);
         let mut daemon = Daemon {
+            polled: count_polled(&engine.set),
             results: vec![None; engine.set.controls.len()],
             engine,
             store,
@@ -200,11 +203,7 @@ impl Daemon {
     }
 
     fn has_polled(&self) -> bool {
-        self.engine
-            .set
-            .controls
-            .iter()
-            .any(|c| c.spec.kind().polled())
+        self.polled > 0
     }
 
     /// The poll timer exists only while some control needs it: no wake-ups otherwise.
@@ -607,6 +606,7 @@ impl Daemon {
                     .retain(|id| ids.contains(id.as_str()));
                 self.fights = Fights::new(settings.fight_limit, settings.fight_window);
                 self.results = vec![None; set.controls.len()];
+                self.polled = count_polled(&set);
                 self.engine = Engine::new(Arc::new(set), self.engine.root.clone(), self.cfg.trust);
                 self.cfg.settings = settings;
                 self.cfg.sources = sources;
@@ -654,13 +654,7 @@ impl Daemon {
             root: self.engine.root.path().to_path_buf(),
             profile_files: self.engine.set.files.clone(),
             watched_directories: self.watcher.watched(),
-            polled_controls: self
-                .engine
-                .set
-                .controls
-                .iter()
-                .filter(|c| c.spec.kind().polled())
-                .count(),
+            polled_controls: self.polled,
             controls,
             summary,
         };
@@ -673,6 +667,13 @@ impl Daemon {
             self.last_status_line = line;
         }
     }
+}
+
+fn count_polled(set: &ProfileSet) -> usize {
+    set.controls
+        .iter()
+        .filter(|c| c.spec.kind().polled())
+        .count()
 }
 
 fn control_status(r: &ControlResult) -> ControlStatus {
