@@ -226,9 +226,11 @@ fn main() {
         println!();
         println!("== N = 10,000 file-mode, once ==");
         println!(
-            "resident memory after convergence: VmRSS {:.1} MB ({:.1} MiB), VmHWM {:.1} MB ({:.1} MiB); after the burst: VmRSS {:.1} MB, VmHWM {:.1} MB",
+            "resident memory after convergence: VmRSS {:.1} MB ({:.1} MiB; RssAnon {:.1} MB, RssFile {:.1} MB), VmHWM {:.1} MB ({:.1} MiB); after the burst: VmRSS {:.1} MB, VmHWM {:.1} MB",
             mb(o.rss),
             mib(o.rss),
+            mb(o.rss_anon),
+            mb(o.rss_file),
             mb(o.hwm),
             mib(o.hwm),
             mb(o.rss_after),
@@ -369,6 +371,8 @@ impl Row {
 struct Once {
     rss: u64,
     hwm: u64,
+    rss_anon: u64,
+    rss_file: u64,
     rss_after: u64,
     hwm_after: u64,
     wakeups: u64,
@@ -390,6 +394,7 @@ fn configuration(
     drifts: usize,
     extra: bool,
 ) -> Result<(Row, Option<Once>), String> {
+    let t_config = Instant::now();
     let t = Instant::now();
     let tree = Tree::build(kind, n)?;
     println!();
@@ -402,7 +407,9 @@ fn configuration(
     let order = drift_order(n, drifts);
     let mut client = Client::new(&tree)?;
     // Start each phase with no writeback of the tree (or of the last phase) in flight.
+    let t = Instant::now();
     sync_disks();
+    println!("  sync: {:.0} ms", ms(t.elapsed()));
 
     // The baseline thread starts paused; the daemon converges alone.
     let baseline_thread = Baseline::spawn(&tree, kind)?;
@@ -444,6 +451,8 @@ fn configuration(
         once = Some(Once {
             rss,
             hwm,
+            rss_anon: proc_status_bytes(daemon.pid, "RssAnon").unwrap_or(0),
+            rss_file: proc_status_bytes(daemon.pid, "RssFile").unwrap_or(0),
             rss_after: 0,
             hwm_after: 0,
             wakeups: after.saturating_sub(before),
@@ -516,6 +525,10 @@ fn configuration(
         o.hwm_after = proc_status_bytes(daemon.pid, "VmHWM").unwrap_or(0);
     }
     daemon.stop();
+    println!(
+        "  configuration done in {:.1} s",
+        t_config.elapsed().as_secs_f64()
+    );
     Ok((
         Row {
             kind,
@@ -859,18 +872,21 @@ fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
     n > 0
 }
 
+/// The state letter of a task (`R`, `S`, `D`, `T`, ...) from its /proc stat file.
+fn task_state(stat: &Path) -> Option<String> {
+    let s = fs::read_to_string(stat).ok()?;
+    let at = s.rfind(')')?;
+    s[at + 1..].split_whitespace().next().map(str::to_string)
+}
+
 /// Waits (at most `max`) until every task sleeps (state `S`: blocked in epoll or
 /// poll; a task busy in fsync is `D`, one running is `R`).
 fn wait_idle(stats: &[PathBuf], max: Duration) {
     let deadline = Instant::now() + max;
     while Instant::now() < deadline {
-        let asleep = stats.iter().all(|p| {
-            fs::read_to_string(p).is_ok_and(|s| {
-                s.rfind(')')
-                    .and_then(|at| s[at + 1..].split_whitespace().next())
-                    .is_some_and(|st| st == "S")
-            })
-        });
+        let asleep = stats
+            .iter()
+            .all(|p| task_state(p).is_some_and(|st| st == "S"));
         if asleep {
             return;
         }
@@ -1138,16 +1154,15 @@ impl Daemon {
 
     /// SIGSTOP, and wait until the kernel shows it stopped.
     fn stop_signal(&self) {
+        let stat = PathBuf::from(format!("/proc/{}/stat", self.pid));
+        if task_state(&stat).as_deref() == Some("T") {
+            return;
+        }
         wait_idle(&self.tasks(), Duration::from_secs(5));
         let _ = kill(Pid::from_raw(self.pid), Signal::SIGSTOP);
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
-            let stopped = fs::read_to_string(format!("/proc/{}/stat", self.pid)).is_ok_and(|s| {
-                s.rfind(')')
-                    .and_then(|at| s[at + 1..].split_whitespace().next())
-                    .is_some_and(|st| st == "T")
-            });
-            if stopped {
+            if task_state(&stat).as_deref() == Some("T") {
                 return;
             }
             thread::sleep(Duration::from_micros(100));
