@@ -341,13 +341,22 @@ impl Daemon {
                 self.results[i] = Some(control_status(&checked));
             }
         }
-        let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
-        self.engine.save_originals(&pending, &mut self.store);
+        // With several reverts, one durable index write for all their originals; a single
+        // revert saves its own in `perform`.
+        let several = to_revert.len() > 1;
+        if several {
+            let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
+            self.engine.save_originals(&pending, &mut self.store);
+        }
         for (i, checked) in to_revert {
             // Observe again right before changing: an earlier revert in this batch may have
             // rewritten a file this control shares (daemon.json), and its fix must start from
             // what is there now, never from a stale copy.
-            let fresh = self.engine.check(&set.controls[i]);
+            let fresh = if several {
+                self.engine.check(&set.controls[i])
+            } else {
+                checked.clone()
+            };
             if !fresh.has_fixes() {
                 self.report(&fresh);
                 self.results[i] = Some(control_status(&fresh));
