@@ -647,31 +647,11 @@ impl Lookup {
     /// Reads a regular file. The final component is opened with `O_NOFOLLOW|O_NONBLOCK|O_NOCTTY`
     /// and must be a regular file by `fstat` of the opened descriptor.
     pub fn read(&self) -> Result<Vec<u8>, FsError> {
-        const EXPECTED: &str = "a regular file";
-        let parent = self.parent("open")?;
-        match self.entry {
-            None => return Err(FsError::nix(&self.path, "open", Errno::ENOENT)),
-            // Never open a FIFO or a device at all: opening may block or have side effects.
-            Some(m) if m.file_type != FileType::Regular => {
-                return Err(self.not_a_file(m.file_type, EXPECTED))
-            }
-            Some(_) => {}
-        }
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-        let fd =
-            sys::openat(parent, self.name.as_os_str(), flags, Mode::empty()).map_err(
-                |e| match e {
-                    Errno::ELOOP => self.not_a_file(FileType::Symlink, EXPECTED),
-                    e => FsError::nix(&self.path, "open", e),
-                },
-            )?;
-        let st = fstat(fd.as_raw_fd()).map_err(|e| FsError::nix(&self.path, "stat", e))?;
-        let found = file_type_of(&st).unwrap_or(FileType::CharDevice);
-        if found != FileType::Regular {
-            return Err(self.not_a_file(found, EXPECTED));
+        if self.entry.is_none() {
+            return Err(FsError::nix(&self.path, "open", Errno::ENOENT));
         }
         let mut buf = Vec::new();
-        File::from(fd)
+        self.open_regular(OFlag::O_RDONLY, "open")?
             .read_to_end(&mut buf)
             .map_err(|e| FsError::io(&self.path, "read", e))?;
         Ok(buf)
@@ -682,17 +662,27 @@ impl Lookup {
     /// descriptor, and refused unless the opened object is a regular file.
     pub fn write_in_place(&self, content: &[u8]) -> Result<(), FsError> {
         use std::io::Write;
+        // One write call: the kernel takes a sysctl value from a single write.
+        self.open_regular(OFlag::O_WRONLY, "open for writing")?
+            .write_all(content)
+            .map_err(|e| FsError::io(&self.path, "write", e))
+    }
+
+    /// Opens the final component, which must be a regular file, without following it: a
+    /// FIFO or device seen at lookup is never opened (opening may block or have side
+    /// effects), and the opened descriptor is checked again by `fstat`.
+    fn open_regular(&self, access: OFlag, op: &'static str) -> Result<File, FsError> {
         const EXPECTED: &str = "a regular file";
-        let parent = self.parent("open for writing")?;
+        let parent = self.parent(op)?;
         if let Some(m) = self.entry.filter(|m| m.file_type != FileType::Regular) {
             return Err(self.not_a_file(m.file_type, EXPECTED));
         }
-        let flags = OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let flags = access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
         let fd =
             sys::openat(parent, self.name.as_os_str(), flags, Mode::empty()).map_err(
                 |e| match e {
                     Errno::ELOOP => self.not_a_file(FileType::Symlink, EXPECTED),
-                    e => FsError::nix(&self.path, "open for writing", e),
+                    e => FsError::nix(&self.path, op, e),
                 },
             )?;
         let st = fstat(fd.as_raw_fd()).map_err(|e| FsError::nix(&self.path, "stat", e))?;
@@ -700,10 +690,7 @@ impl Lookup {
         if found != FileType::Regular {
             return Err(self.not_a_file(found, EXPECTED));
         }
-        // One write call: the kernel takes a sysctl value from a single write.
-        File::from(fd)
-            .write_all(content)
-            .map_err(|e| FsError::io(&self.path, "write", e))
+        Ok(File::from(fd))
     }
 
     /// The target of the symlink at the final component.
