@@ -513,8 +513,9 @@ fn an_offline_root_gets_the_rules_file_and_skips_the_kernel() {
     let host = Host::new(false, "");
     host.file("/usr/sbin/dockerd", b"\x7fELF", 0o755);
     mkdirs(&host.path("/run/containerd"));
-    // A file from an earlier run: a rule of a control since removed, a rule written another
-    // way, a comment and a setting that does not belong here.
+    // A file from an earlier run: a rule of a control since removed (dropped: the file holds
+    // only managed rules), a rule written another way, a comment and a setting that does not
+    // belong here.
     host.file(
         "/etc/audit/rules.d/hardend.rules",
         b"# old header\n-w /etc/docker -p wa -k docker\n-w /usr/sbin/dockerd -p rwxa -k docker\n-e 2\n",
@@ -576,7 +577,7 @@ rule = "-w /run/containerd/containerd.sock -k docker"
     assert_eq!(status(&report, "o-dockerd"), "skipped", "{report:#}");
     assert_eq!(
         part(&report, "o-dockerd", "/etc/audit/rules.d/hardend.rules")["status"],
-        "pass"
+        "fixed"
     );
     assert_eq!(status(&report, "o-mounts"), "skipped");
     assert_eq!(
@@ -599,7 +600,7 @@ rule = "-w /run/containerd/containerd.sock -k docker"
     assert_eq!(
         std::fs::read_to_string(&rules_file).unwrap(),
         format!(
-            "{HEADER}-a always,exit -F arch=b64 -S mount -F auid>=1000 -F auid!=unset -k mounts\n-w /etc/docker -p wa -k docker\n-w /usr/sbin/dockerd -p rwxa -k docker\n"
+            "{HEADER}-a always,exit -F arch=b64 -S mount -F auid>=1000 -F auid!=unset -k mounts\n-w /usr/sbin/dockerd -p rwxa -k docker\n"
         )
     );
     // The owner and mode of the existing file are kept.

@@ -703,9 +703,11 @@ fn offline_apply_of_one_control_keeps_the_other_managed_keys() {
 }
 
 #[test]
-fn offline_an_existing_persist_file_gets_our_key_and_keeps_the_rest_sorted() {
+fn offline_an_existing_persist_file_is_rewritten_with_only_managed_keys() {
     let env = offline_env();
-    // A file someone wrote by hand, with a stale value of our key, unsorted.
+    // A file someone wrote by hand, with a stale value of our key, unsorted, and a key no
+    // control manages: hardend's file holds only managed keys (the original stays in the
+    // backups for rollback).
     env.file(
         PERSIST,
         b"vm.swappiness = 10\n# a comment\nkernel.kptr_restrict=0\n",
@@ -724,60 +726,37 @@ fn offline_an_existing_persist_file_gets_our_key_and_keeps_the_rest_sorted() {
     env.apply_json(0, &[]);
     assert_eq!(
         read_persist(&env).as_deref(),
-        Some(persisted(&[("kernel.kptr_restrict", "2"), ("vm.swappiness", "10")]).as_str())
+        Some(persisted(&[("kernel.kptr_restrict", "2")]).as_str())
+    );
+    env.run(&["rollback"]).expect_code(0);
+    assert_eq!(
+        read_persist(&env).as_deref(),
+        Some("vm.swappiness = 10\n# a comment\nkernel.kptr_restrict=0\n")
     );
 }
 
-/// Documents what happens when a control is removed from the profile: its line stays in
-/// hardend's file (nothing manages it any more, yet it keeps setting the value at every boot),
-/// although the file's header says every key in it is a control of a hardend profile.
+/// A control removed from the profile takes its line out of hardend's file: the file holds
+/// exactly the keys the loaded set manages, as its header says.
 #[test]
-fn offline_a_removed_control_leaves_its_key_in_the_persist_file() {
+fn offline_a_removed_control_takes_its_key_out_of_the_persist_file() {
     let env = offline_env();
     let a = ctl("a", "kernel.kptr_restrict", "2", "");
     let b = ctl("b", "kernel.dmesg_restrict", "1", "");
     env.profile("10-k", &profile("k", &[a.clone(), b]));
     env.apply_json(0, &[]);
     env.profile("10-k", &profile("k", &[a]));
-    let report = env.apply_json(0, &[]);
-    assert_eq!(statuses(&report), expect_statuses(&[("a", "skipped")]));
+    let check = env.check_json(1, &[]);
+    assert!(
+        part(&check, "a", PERSIST)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("kernel.dmesg_restrict")),
+        "{check:#}"
+    );
+    env.apply_json(0, &[]);
     assert_eq!(
         read_persist(&env).as_deref(),
-        Some(
-            persisted(&[
-                ("kernel.dmesg_restrict", "1"),
-                ("kernel.kptr_restrict", "2")
-            ])
-            .as_str()
-        ),
-        "current behaviour: the removed control's key stays"
+        Some(persisted(&[("kernel.kptr_restrict", "2")]).as_str())
     );
-    // `rollback --control b` still knows `b` from the backups; the whole file is one backup
-    // entry, so rolling `b` back removes `a`'s persistence as well (documented behaviour).
-    let out = env.run(&["rollback", "--control", "b"]);
-    out.expect_code(0);
-    assert_eq!(read_persist(&env), None, "{out:?}");
-}
-
-/// hardend owns its persist file: a symlink there is an error and is left alone, its target
-/// untouched (DESIGN.md, "Symlinks at a managed path").
-#[test]
-fn offline_a_symlink_at_the_persist_file_is_an_error_and_not_followed() {
-    let env = offline_env();
-    env.file("/etc/other.conf", b"x\n", 0o644);
-    env.symlink(PERSIST, "../other.conf");
-    env.profile(
-        "10-k",
-        &profile("k", &[ctl("a", "kernel.kptr_restrict", "2", "")]),
-    );
-    let tree = env.tree_snapshot();
-    let apply = env.apply_json(1, &[]);
-    assert_eq!(field(&apply, "a", "status"), "error", "{apply:#}");
-    assert!(
-        field(&apply, "a", "message").contains("symlink"),
-        "{apply:#}"
-    );
-    assert_same_tree(&tree, &env.tree_snapshot(), "apply on a symlink");
 }
 
 /// Whoever can write a sysctl.d file sets kernel parameters at boot (`kernel.core_pattern =

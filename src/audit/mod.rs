@@ -84,10 +84,20 @@ pub fn render(rules: &[Rule]) -> Vec<u8> {
 }
 
 /// The file's text with `rule` added (or kept).
-pub fn with_rule(current: Option<&str>, rule: &Rule) -> Vec<u8> {
-    let mut rules = current.map(file_rules).unwrap_or_default();
+pub fn with_rule(current: Option<&str>, rule: &Rule, managed: &[String]) -> Vec<u8> {
+    let mut rules = only_managed(current.map(file_rules).unwrap_or_default(), managed);
     rules.push(rule.clone());
     render(&rules)
+}
+
+/// The rules among `rules` that a control of the loaded set manages (by meaning): lines of
+/// controls since removed from the profiles are dropped.
+pub fn only_managed(rules: Vec<Rule>, managed: &[String]) -> Vec<Rule> {
+    let managed: Vec<Rule> = managed.iter().filter_map(|m| Rule::parse(m).ok()).collect();
+    rules
+        .into_iter()
+        .filter(|r| managed.iter().any(|m| m.canonical() == r.canonical()))
+        .collect()
 }
 
 fn is_volatile(path: &str) -> bool {
@@ -98,7 +108,12 @@ fn is_volatile(path: &str) -> bool {
 
 /// The write that adds `rule` to the rules file at `path` as the file is *now*; `None` when it
 /// is there already, unchanged. Its owner and mode are kept; a new file is root:root 0640.
-pub fn merge_fix(root: &Root, path: &Path, rule: &str) -> Result<Option<Fix>, String> {
+pub fn merge_fix(
+    root: &Root,
+    path: &Path,
+    rule: &str,
+    managed: &[String],
+) -> Result<Option<Fix>, String> {
     let rule = Rule::parse(rule).map_err(|e| format!("audit rule {rule:?}: {e}"))?;
     let lookup = root.lookup(path).map_err(|e| e.to_string())?;
     let (old, meta) = match lookup.entry {
@@ -115,7 +130,7 @@ pub fn merge_fix(root: &Root, path: &Path, rule: &str) -> Result<Option<Fix>, St
         }
     };
     let text = old.as_deref().map(String::from_utf8_lossy);
-    let content = with_rule(text.as_deref(), &rule);
+    let content = with_rule(text.as_deref(), &rule, managed);
     if old.as_deref() == Some(content.as_slice()) {
         return Ok(None);
     }
@@ -138,13 +153,38 @@ mod tests {
     }
 
     #[test]
+    fn rules_no_control_manages_are_dropped() {
+        let current = format!("{HEADER}-w /etc/docker -k docker\n-w /usr/sbin/dockerd -k docker\n");
+        let out = String::from_utf8(with_rule(
+            Some(&current),
+            &rule("-w /usr/bin/containerd -k docker"),
+            &[
+                "-w /usr/bin/containerd -k docker".into(),
+                "-w /usr/sbin/dockerd -p rwxa -k docker".into(),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            out,
+            format!("{HEADER}-w /usr/bin/containerd -k docker\n-w /usr/sbin/dockerd -k docker\n")
+        );
+    }
+
+    #[test]
     fn the_file_keeps_other_rules_once_each_in_a_stable_order() {
         let current = format!(
             "{HEADER}-w /usr/sbin/dockerd -p rwxa -k docker\n-w /run/containerd -k docker\n# a comment\n-e 2\n-a never,exit -F arch=b64 -S mount -F uid=0 -k m\n-w /etc/docker -k docker\n"
         );
+        // Every rule line of the file is managed here; dropping unmanaged ones is tested below.
+        let managed: Vec<String> = current
+            .lines()
+            .map(str::to_string)
+            .chain(["-w /usr/bin/containerd -k docker".to_string()])
+            .collect();
         let out = String::from_utf8(with_rule(
             Some(&current),
             &rule("-w /usr/sbin/dockerd -k docker"),
+            &managed,
         ))
         .unwrap();
         assert_eq!(
@@ -156,6 +196,7 @@ mod tests {
         let added = String::from_utf8(with_rule(
             Some(&out),
             &rule("-w /usr/bin/containerd -k docker"),
+            &managed,
         ))
         .unwrap();
         assert!(added.contains(
@@ -168,7 +209,8 @@ mod tests {
         assert_eq!(
             String::from_utf8(with_rule(
                 Some(&shuffled),
-                &rule("-w /etc/docker -k docker")
+                &rule("-w /etc/docker -k docker"),
+                &managed
             ))
             .unwrap(),
             added
@@ -177,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_new_file_is_the_header_and_the_rule() {
-        let out = with_rule(None, &rule("-w /etc/docker -k docker"));
+        let out = with_rule(None, &rule("-w /etc/docker -k docker"), &[]);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!("{HEADER}-w /etc/docker -k docker\n")

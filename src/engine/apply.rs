@@ -14,12 +14,15 @@ pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Resu
             .lookup(path)
             .and_then(|l| l.write_in_place(format!("{value}\n").as_bytes()))
             .map_err(|e| e.to_string()),
-        Fix::MergeAuditRule { path, rule, .. } => {
-            match crate::audit::merge_fix(root, path, rule)? {
-                Some(write) => perform(root, store, control, &write),
-                None => Ok(()),
-            }
-        }
+        Fix::MergeAuditRule {
+            path,
+            rule,
+            managed,
+            ..
+        } => match crate::audit::merge_fix(root, path, rule, managed)? {
+            Some(write) => perform(root, store, control, &write),
+            None => Ok(()),
+        },
         // Not backed up either: the rules file is, and it loads the rules at boot.
         Fix::LoadAuditRule { rule } => crate::audit::live::load(rule),
         Fix::ReloadDocker {

@@ -69,6 +69,7 @@ impl Engine {
     pub fn context(&self) -> Context<'_> {
         Context {
             root: &self.root,
+            set: &self.set,
             accounts: &self.accounts,
             trust: &self.trust,
         }

@@ -118,6 +118,20 @@ impl AuditRule {
     }
 
     /// Is the rule in hardend's rules file?
+    /// Every rule the loaded set's audit-rule controls keep in this control's rules file.
+    fn managed_rules(&self, ctx: &Context) -> Vec<String> {
+        ctx.set
+            .controls
+            .iter()
+            .filter_map(|c| match &c.spec {
+                super::KindSpec::AuditRule(a) if a.rules_file == self.rules_file => {
+                    Some(a.rule.text())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn file_part(&self, ctx: &Context) -> Part {
         let shown = self.rules_file.display().to_string();
         if let Some((path, parent)) = self.boot_volatile() {
@@ -145,14 +159,19 @@ impl AuditRule {
                     ))
             }
         };
-        if let Some(line) = text.as_deref().and_then(|t| {
-            file_rules(t)
-                .into_iter()
-                .find(|r| r.same_as(&self.rule, ctx.accounts))
-        }) {
-            return self.part(&shown, Status::Pass).actual(line.text());
+        let managed = self.managed_rules(ctx);
+        let in_file = text.as_deref().map(file_rules).unwrap_or_default();
+        let stale = in_file.len() - crate::audit::only_managed(in_file.clone(), &managed).len();
+        if let Some(line) = in_file.iter().find(|r| r.same_as(&self.rule, ctx.accounts)) {
+            if stale == 0 {
+                return self.part(&shown, Status::Pass).actual(line.text());
+            }
         }
         let (actual, message) = match &text {
+            Some(_) if stale > 0 => (
+                format!("{stale} rule(s) no control manages"),
+                "holds rules of controls no longer in the profiles: they would still load at boot",
+            ),
             None => (
                 "rules file missing".to_string(),
                 "the rules file is missing: the rule would not load at boot",
@@ -164,7 +183,7 @@ impl AuditRule {
         };
         let preview = Fix::WriteFile {
             path: self.rules_file.clone(),
-            content: with_rule(text.as_deref(), &self.rule),
+            content: with_rule(text.as_deref(), &self.rule, &managed),
             uid: lookup.entry.map_or(0, |m| m.uid),
             gid: lookup.entry.map_or(0, |m| m.gid),
             mode: lookup.entry.map_or(0o640, |m| m.mode),
@@ -176,6 +195,7 @@ impl AuditRule {
             .fix(Fix::MergeAuditRule {
                 path: self.rules_file.clone(),
                 rule: self.rule.text(),
+                managed,
                 preview: Box::new(preview),
             })
     }

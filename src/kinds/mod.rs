@@ -37,6 +37,9 @@ pub const KIND_NAMES: &[&str] = &[
 /// What a kind needs to observe its target.
 pub struct Context<'a> {
     pub root: &'a Root,
+    /// The loaded set: kinds that share one persisted file (sysctl.d, audit rules) keep in it
+    /// exactly what the set's controls manage.
+    pub set: &'a crate::profile::ProfileSet,
     pub accounts: &'a Accounts,
     /// Who must own `source` files (root).
     pub trust: &'a TrustPolicy,

@@ -93,6 +93,8 @@ pub enum Fix {
     MergeAuditRule {
         path: PathBuf,
         rule: String,
+        /// Every rule the loaded set manages in that file: the others are dropped.
+        managed: Vec<String>,
         preview: Box<Fix>,
     },
     /// Load one rule into the running kernel with auditctl (`Rule exists` is success).

@@ -85,13 +85,28 @@ impl Sysctl {
         format!("{} = {}", self.key, self.value)
     }
 
-    /// hardend's file with this key set: its other managed keys kept, sorted by key.
-    fn persisted_with_key(&self, current: Option<&str>) -> Vec<u8> {
+    /// The keys the loaded set's sysctl controls keep in this control's file.
+    fn managed_keys(&self, ctx: &Context) -> Vec<String> {
+        ctx.set
+            .controls
+            .iter()
+            .filter_map(|c| match &c.spec {
+                super::KindSpec::Sysctl(s) if s.persist_file == self.persist_file => {
+                    Some(s.key.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// hardend's file with this key set: the other keys the set manages kept (lines of
+    /// controls since removed are dropped), sorted by key.
+    fn persisted_with_key(&self, current: Option<&str>, managed: &[String]) -> Vec<u8> {
         let mut lines: Vec<(String, String)> = current
             .map(parse_conf)
             .unwrap_or_default()
             .into_iter()
-            .filter(|(k, _)| *k != self.key)
+            .filter(|(k, _)| *k != self.key && managed.contains(k))
             .collect();
         lines.push((self.key.clone(), self.value.clone()));
         lines.sort();
@@ -194,14 +209,21 @@ impl Sysctl {
                 ))
             }
         };
-        let persisted = text
-            .as_deref()
-            .map(parse_conf)
-            .and_then(|lines| lines.into_iter().rev().find(|(k, _)| *k == self.key))
-            .map(|(_, v)| normalize(&v));
+        let lines = text.as_deref().map(parse_conf).unwrap_or_default();
+        let managed = self.managed_keys(ctx);
+        let stale: Vec<&str> = lines
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !managed.iter().any(|m| m == k))
+            .collect();
+        let persisted = lines
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == self.key)
+            .map(|(_, v)| normalize(v));
         // hardend's file is applied at every boot: only root may write it.
         let safe = meta.is_none_or(|m| m.uid == 0 && m.gid == 0 && m.mode & 0o7022 == 0);
-        if persisted.as_deref() == Some(self.value.as_str()) && safe {
+        if persisted.as_deref() == Some(self.value.as_str()) && safe && stale.is_empty() {
             return part(Status::Pass).actual(self.expected());
         }
         if is_one_way(&self.key, &self.value) && !self.one_way {
@@ -209,7 +231,12 @@ impl Sysctl {
                 "not persisted: the value locks the kernel until reboot and the control does not say one_way = true",
             );
         }
-        let problem = if safe {
+        let problem = if !stale.is_empty() && persisted.as_deref() == Some(self.value.as_str()) {
+            format!(
+                "also sets {}, which no control manages (a control since removed)",
+                stale.join(", ")
+            )
+        } else if safe {
             "not persisted for the next boot".to_string()
         } else {
             let m = meta.expect("unsafe implies present");
@@ -226,7 +253,7 @@ impl Sysctl {
             .message(problem)
             .fix(Fix::WriteFile {
                 path: self.persist_file.clone(),
-                content: self.persisted_with_key(text.as_deref()),
+                content: self.persisted_with_key(text.as_deref(), &managed),
                 uid: 0,
                 gid: 0,
                 mode: meta.filter(|_| safe).map_or(0o644, |m| m.mode),
