@@ -90,7 +90,9 @@ struct Daemon {
     host: Root,
     interest: HashMap<PathBuf, Vec<Interest>>,
     said: HashMap<String, Said>,
-    results: Vec<Option<ControlStatus>>,
+    /// What each control showed last, by index: one status each, details only for the ones
+    /// that are not passing (10,000 passing controls must not cost 10,000 reports).
+    results: Results,
     fights: Fights,
     expired_waivers_said: HashSet<String>,
     started_at: String,
@@ -128,7 +130,7 @@ impl Daemon {
         let fights = Fights::new(cfg.settings.fight_limit, cfg.settings.fight_window);
         let mut daemon = Daemon {
             polled: count_polled(&engine.set),
-            results: vec![None; engine.set.controls.len()],
+            results: Results::new(engine.set.controls.len()),
             engine,
             store,
             watcher: Watcher::new().context("inotify")?,
@@ -338,7 +340,7 @@ impl Daemon {
                 to_revert.push((i, checked));
             } else {
                 self.report(&checked);
-                self.results[i] = Some(control_status(&checked));
+                self.results.record(i, &checked, &set.controls[i]);
             }
         }
         // With several reverts, one durable index write for all their originals; a single
@@ -359,7 +361,7 @@ impl Daemon {
             };
             if !fresh.has_fixes() {
                 self.report(&fresh);
-                self.results[i] = Some(control_status(&fresh));
+                self.results.record(i, &fresh, &set.controls[i]);
                 continue;
             }
             let before = checked;
@@ -367,7 +369,7 @@ impl Daemon {
                 .engine
                 .remediate(&set.controls[i], fresh, &mut self.store, false);
             self.after_revert(&before, &after, event_at);
-            self.results[i] = Some(control_status(&after));
+            self.results.record(i, &after, &set.controls[i]);
         }
     }
 
@@ -512,9 +514,7 @@ impl Daemon {
         let due: Vec<usize> = (0..set.controls.len())
             .filter(|i| set.controls[*i].spec.kind().polled())
             .filter(|i| {
-                let passing = self.results[*i]
-                    .as_ref()
-                    .is_some_and(|r| r.status == Status::Pass.name());
+                let passing = self.results.status[*i] == Some(Status::Pass);
                 !(passing && set.controls[*i].spec.kind().live_matches(&ctx) == Some(true))
             })
             .collect();
@@ -533,10 +533,8 @@ impl Daemon {
             let mut patterns = control.spec.kind().watch_paths();
             // Where the control was last found to live (daemon.json from dockerd's
             // --config-file, the alternative that exists) is watched too.
-            if let Some(seen) = self.results[i].as_ref().map(|r| r.target.clone()) {
-                if seen.starts_with('/') && !patterns.contains(&seen) {
-                    patterns.push(seen);
-                }
+            if let Some(seen) = self.results.seen.get(&i) {
+                patterns.push(seen.clone());
             }
             for pattern in patterns {
                 for WatchPoint { dir, name } in watch_points(root, &pattern) {
@@ -614,7 +612,7 @@ impl Daemon {
                 self.expired_waivers_said
                     .retain(|id| ids.contains(id.as_str()));
                 self.fights = Fights::new(settings.fight_limit, settings.fight_window);
-                self.results = vec![None; set.controls.len()];
+                self.results = Results::new(set.controls.len());
                 self.polled = count_polled(&set);
                 self.engine = Engine::new(Arc::new(set), self.engine.root.clone(), self.cfg.trust);
                 self.cfg.settings = settings;
@@ -644,16 +642,10 @@ impl Daemon {
             .iter()
             .map(|s| (s.name().to_string(), 0))
             .collect();
-        for c in self.results.iter().flatten() {
-            *summary.entry(c.status.clone()).or_default() += 1;
+        for status in self.results.status.iter().flatten() {
+            *summary.entry(status.name().to_string()).or_default() += 1;
         }
-        let controls: Vec<ControlStatus> = self
-            .results
-            .iter()
-            .flatten()
-            .filter(|c| c.status != Status::Pass.name())
-            .cloned()
-            .collect();
+        let controls: Vec<ControlStatus> = self.results.details.values().cloned().collect();
         let status = DaemonStatus {
             pid: std::process::id(),
             started_at: self.started_at.clone(),
@@ -674,6 +666,42 @@ impl Daemon {
         if line != self.last_status_line {
             service::status(&line);
             self.last_status_line = line;
+        }
+    }
+}
+
+/// The last result of every control, kept small.
+struct Results {
+    status: Vec<Option<Status>>,
+    /// Controls that are not passing, in profile order (for the status file).
+    details: BTreeMap<usize, ControlStatus>,
+    /// Where a control was last found when that is not among its own watch paths
+    /// (daemon.json from dockerd's --config-file, a TLS file from `path_from`): watched too.
+    seen: HashMap<usize, String>,
+}
+
+impl Results {
+    fn new(controls: usize) -> Results {
+        Results {
+            status: vec![None; controls],
+            details: BTreeMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, i: usize, r: &ControlResult, control: &crate::profile::Control) {
+        self.status[i] = Some(r.status);
+        if r.status == Status::Pass {
+            self.details.remove(&i);
+        } else {
+            self.details.insert(i, control_status(r));
+        }
+        let outside =
+            r.target.starts_with('/') && !control.spec.kind().watch_paths().contains(&r.target);
+        if outside {
+            self.seen.insert(i, r.target.clone());
+        } else {
+            self.seen.remove(&i);
         }
     }
 }

@@ -218,9 +218,9 @@ pub struct Store {
     /// The index file's identity when `index` was read or written: while it is unchanged, the
     /// file need not be read again (the daemon saves thousands of originals in a burst).
     index_stamp: Option<IndexStamp>,
-    /// (root, path, control) of every entry of `index`: the fast path of a save asks this,
-    /// in constant time, whatever the number of managed files.
-    recorded: HashSet<(PathBuf, PathBuf, String)>,
+    /// A 64-bit hash of (root, path, control) for every entry of `index`: the fast path of a
+    /// save asks this in constant time and without a second copy of every path.
+    recorded: HashSet<u64>,
 }
 
 /// What identifies one version of the index file: it is only ever replaced by rename, so a
@@ -230,6 +230,13 @@ struct IndexStamp {
     ino: u64,
     len: u64,
     mtime_ns: i128,
+}
+
+fn recorded_key(root: &Path, path: &Path, control: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (root, path, control).hash(&mut h);
+    h.finish()
 }
 
 fn index_stamp(path: &Path) -> Option<IndexStamp> {
@@ -294,7 +301,7 @@ impl Store {
         // Fast path: every target already recorded, and nobody changed the index since.
         let all_known = items.iter().all(|(l, c)| {
             self.recorded
-                .contains(&(root.path().to_path_buf(), l.path.clone(), (*c).to_string()))
+                .contains(&recorded_key(root.path(), &l.path, c))
         });
         let unchanged =
             self.index_stamp.is_some() && self.index_stamp == index_stamp(&self.index_path);
@@ -604,11 +611,7 @@ impl Store {
             .index
             .entries
             .iter()
-            .flat_map(|e| {
-                e.controls
-                    .iter()
-                    .map(|c| (e.root.clone(), e.path.clone(), c.clone()))
-            })
+            .flat_map(|e| e.controls.iter().map(|c| recorded_key(&e.root, &e.path, c)))
             .collect();
     }
 
