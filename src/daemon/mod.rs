@@ -350,6 +350,7 @@ impl Daemon {
             let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
             self.engine.save_originals(&pending, &mut self.store);
         }
+        let mut reverted = false;
         for (i, checked) in to_revert {
             // Observe again right before changing: an earlier revert in this batch may have
             // rewritten a file this control shares (daemon.json), and its fix must start from
@@ -370,6 +371,10 @@ impl Daemon {
                 .remediate(&set.controls[i], fresh, &mut self.store, false);
             self.after_revert(&before, &after, event_at);
             self.results.record(i, &after, &set.controls[i]);
+            reverted = true;
+        }
+        if reverted {
+            self.store.release_index();
         }
     }
 
@@ -506,6 +511,8 @@ impl Daemon {
         if let Err(e) = self.store.save_originals(&self.engine.root, &items) {
             tracing::warn!("cannot record the originals ahead of time: {e}");
         }
+        drop(lookups);
+        self.store.release_index();
     }
 
     fn recheck_polled(&mut self) {

@@ -221,6 +221,8 @@ pub struct Store {
     /// A 64-bit hash of (root, path, control) for every entry of `index`: the fast path of a
     /// save asks this in constant time and without a second copy of every path.
     recorded: HashSet<u64>,
+    /// `index` was dropped by [`Store::release_index`] and must be read before use.
+    index_released: bool,
 }
 
 /// What identifies one version of the index file: it is only ever replaced by rename, so a
@@ -272,6 +274,7 @@ impl Store {
             objects: Objects::new(objects_dir),
             index: Index::new(),
             index_stamp: None,
+            index_released: false,
             recorded: HashSet::new(),
         };
         let _lock = store.lock()?;
@@ -618,12 +621,23 @@ impl Store {
     /// Reads the index again unless this value already has the version on disk.
     fn refresh(&mut self) -> Result<(), StoreError> {
         let stamp = index_stamp(&self.index_path);
-        if stamp.is_none() || stamp != self.index_stamp {
+        if stamp.is_none() || stamp != self.index_stamp || self.index_released {
             self.index = Index::load(&self.index_path)?;
             self.index_stamp = stamp;
+            self.index_released = false;
             self.remember();
         }
         Ok(())
+    }
+
+    /// Drops the in-memory copy of the index, keeping only what the fast path of a save needs
+    /// (the hashes of recorded targets and the index file's identity): a long-running daemon
+    /// managing 10,000 files need not hold every original's record. The next save that must
+    /// record something new reads the index again, under the lock, as it would anyway;
+    /// [`Store::entries`] shows nothing until then.
+    pub fn release_index(&mut self) {
+        self.index = Index::new();
+        self.index_released = true;
     }
 
     /// Takes the exclusive lock on the backups directory; released when the guard drops.

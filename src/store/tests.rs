@@ -654,3 +654,27 @@ fn crash_after_backup_leaves_the_original_recoverable() {
     );
     assert_eq!(f.owner_mode("/etc/app.conf"), (0, 0, 0o644));
 }
+
+#[test]
+fn a_released_index_is_read_again_before_anything_new_is_recorded() {
+    let f = fixture();
+    f.put("/etc/a", b"a\n", 0, 0, 0o644);
+    f.put("/etc/b", b"b\n", 0, 0, 0o644);
+    let mut store = Store::open(&f.state).expect("open the store");
+    f.save(&mut store, "/etc/a", "c-a");
+    store.release_index();
+    // Already recorded: answered from the hashes, nothing read or written.
+    f.save(&mut store, "/etc/a", "c-a");
+    // New: the index is read again, so the first entry survives the write.
+    f.save(&mut store, "/etc/b", "c-b");
+    let reopened = Store::open(&f.state).expect("reopen the store");
+    let paths: Vec<PathBuf> = reopened
+        .entries(&f.root_dir)
+        .iter()
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![PathBuf::from("/etc/a"), PathBuf::from("/etc/b")]
+    );
+}
