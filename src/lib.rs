@@ -20,5 +20,6 @@ pub mod report;
 pub mod service;
 pub mod settings;
 pub mod store;
+pub mod sys;
 pub mod sysctl;
 pub mod watch;

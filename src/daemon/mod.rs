@@ -152,6 +152,7 @@ impl Daemon {
         daemon.converge_all(None);
         daemon.presave_originals();
         daemon.rearm();
+        crate::sys::release_free_memory();
         Ok(daemon)
     }
 
@@ -626,6 +627,7 @@ impl Daemon {
                 self.cfg.sources = sources;
                 self.converge_all(None);
                 self.rearm();
+                crate::sys::release_free_memory();
             }
             Err(diags) => reject(&diags),
         }
