@@ -708,3 +708,24 @@ fn offline_root_never_touches_the_host() {
         "outside the root after rollback",
     );
 }
+
+#[test]
+fn an_unreadable_account_file_is_named_as_the_reason_a_name_does_not_resolve() {
+    let env = Env::new();
+    env.file("/etc/app/a.conf", b"x\n", 0o644);
+    // The root's passwd replaced by a link: never followed, so names cannot resolve.
+    std::fs::remove_file(env.path("/etc/passwd")).unwrap();
+    env.symlink("/etc/passwd", "/etc/group");
+    env.profile(
+        "10-o",
+        "[profile]\nname = \"o\"\n\n[[control]]\nid = \"o-owner\"\ntitle = \"owner\"\nkind = \"file-mode\"\npath = \"/etc/app/a.conf\"\nowner = \"root\"\n",
+    );
+    let report = env.check_json(1, &[]);
+    assert_eq!(field(&report, "o-owner", "status"), "error");
+    let message = field(&report, "o-owner", "message");
+    assert!(
+        message.contains("user `root` is not in the root's /etc/passwd")
+            && message.contains("could not be read"),
+        "{message}"
+    );
+}

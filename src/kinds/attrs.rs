@@ -106,6 +106,19 @@ pub fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
+/// Why an owner or group name did not resolve: not in the root's account file, or that file
+/// could not be read safely (then that is the news, not the name).
+pub fn unknown_account(accounts: &Accounts, what: &str, name: &str) -> String {
+    let file = if what == "user" { "passwd" } else { "group" };
+    let mut message = format!("{what} `{name}` is not in the root's /etc/{file}");
+    if let Some(problem) = accounts.problems().first() {
+        message.push_str(&format!(
+            " (the account files could not be read: {problem})"
+        ));
+    }
+    message
+}
+
 /// "root:docker 0660" for messages.
 pub fn describe(meta: &Meta, accounts: &Accounts) -> String {
     format!(

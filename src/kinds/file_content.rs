@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::attrs::{describe, read_account, read_mode, read_paths, Mode};
+use super::attrs::{describe, read_account, read_mode, read_paths, unknown_account, Mode};
 use super::{Context, Fix, Kind, Observation, Part};
 use crate::engine::Status;
 use crate::fs::{read_trusted, FileType};
@@ -124,16 +124,10 @@ fn observe_file(c: &FileContent, ctx: &Context, path: &Path) -> Part {
             .message(msg)
     };
     let Some(uid) = ctx.accounts.uid(&c.owner) else {
-        return error(format!(
-            "user `{}` is not in the root's /etc/passwd",
-            c.owner
-        ));
+        return error(unknown_account(ctx.accounts, "user", &c.owner));
     };
     let Some(gid) = ctx.accounts.gid(&c.group) else {
-        return error(format!(
-            "group `{}` is not in the root's /etc/group",
-            c.group
-        ));
+        return error(unknown_account(ctx.accounts, "group", &c.group));
     };
     let lookup = match ctx.root.lookup(path) {
         Ok(l) => l,

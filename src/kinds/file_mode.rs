@@ -180,12 +180,12 @@ impl FileMode {
                 .message(problem);
         }
         let uid = match self.owner.as_deref().map(|o| (o, ctx.accounts.uid(o))) {
-            Some((o, None)) => return unknown_account(shown, expected, "user", o, "passwd"),
+            Some((o, None)) => return unknown_account(ctx, shown, expected, "user", o),
             Some((_, id)) => id,
             None => None,
         };
         let gid = match self.group.as_deref().map(|g| (g, ctx.accounts.gid(g))) {
-            Some((g, None)) => return unknown_account(shown, expected, "group", g, "group"),
+            Some((g, None)) => return unknown_account(ctx, shown, expected, "group", g),
             Some((_, id)) => id,
             None => None,
         };
@@ -288,10 +288,16 @@ fn group_name(ctx: &Context, gid: u32) -> String {
         .map_or_else(|| format!("gid {gid}"), str::to_string)
 }
 
-fn unknown_account(target: String, expected: String, what: &str, name: &str, file: &str) -> Part {
+fn unknown_account(
+    ctx: &Context,
+    target: String,
+    expected: String,
+    what: &str,
+    name: &str,
+) -> Part {
     Part::new(target, Status::Error)
         .expected(expected)
-        .message(format!("{what} `{name}` is not in the root's /etc/{file}"))
+        .message(super::attrs::unknown_account(ctx.accounts, what, name))
 }
 
 impl Kind for FileMode {
