@@ -580,15 +580,29 @@ impl Daemon {
                 .push(Interest::Settings(name.to_os_string()));
         }
         let dirs: BTreeSet<PathBuf> = interest.keys().filter(|d| d.is_dir()).cloned().collect();
+        // A control whose own watch points changed (its directory went away and it now waits in
+        // the parent, or came back) may have missed events meanwhile: it is looked at again,
+        // even when the directory was already watched for another control.
+        let before: HashSet<(&PathBuf, usize, Option<&OsString>)> = self
+            .interest
+            .iter()
+            .filter(|(dir, _)| self.watcher.is_watched(dir))
+            .flat_map(|(dir, list)| {
+                list.iter().filter_map(move |i| match i {
+                    Interest::Control(i, name) => Some((dir, *i, name.as_ref())),
+                    _ => None,
+                })
+            })
+            .collect();
         let mut moved = BTreeSet::new();
         for (dir, interests) in &interest {
-            if self.interest.contains_key(dir) && self.watcher.is_watched(dir) {
-                continue;
+            for i in interests {
+                if let Interest::Control(i, name) = i {
+                    if !before.contains(&(dir, *i, name.as_ref())) {
+                        moved.insert(*i);
+                    }
+                }
             }
-            moved.extend(interests.iter().filter_map(|i| match i {
-                Interest::Control(i, _) => Some(*i),
-                _ => None,
-            }));
         }
         self.watcher.set_dirs(&dirs);
         // A directory replaced by a new one under the same name keeps its path: ask the
