@@ -106,6 +106,44 @@ pub fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
+/// The keys a config-file kind (docker-daemon, kubelet-config) shares: `key`, `value` (any TOML
+/// value) and an optional single `path`.
+pub struct KeyValue {
+    pub key: Spanned<String>,
+    pub value: Spanned<serde_json::Value>,
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// Reads `key`, `value` and `path`; every problem is reported before `None` is returned.
+pub fn read_key_value(r: &mut TableReader, kind: &str) -> Option<KeyValue> {
+    let key = r.req_str("key");
+    let value = if r.has("value") {
+        r.json("value")
+    } else {
+        let here = r.here();
+        r.error(here, "missing required key `value` in [[control]]");
+        None
+    };
+    let path = if r.has("path") {
+        match read_paths(r, "path", false) {
+            Some(p) if p.len() == 1 => Some(Some(std::path::PathBuf::from(&p[0]))),
+            Some(_) => {
+                let here = r.here();
+                r.error(here, format!("{kind} takes one `path`"));
+                None
+            }
+            None => None,
+        }
+    } else {
+        Some(None)
+    };
+    Some(KeyValue {
+        key: key?,
+        value: value?,
+        path: path?,
+    })
+}
+
 /// Why an owner or group name did not resolve: not in the root's account file, or that file
 /// could not be read safely (then that is the news, not the name).
 pub fn unknown_account(accounts: &Accounts, what: &str, name: &str) -> String {

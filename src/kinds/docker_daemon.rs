@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::attrs::read_paths;
+use super::attrs::{read_key_value, KeyValue};
 use super::{Context, Fix, Kind, Observation, Part};
 use crate::docker::{api, keys, Dockerd};
 use crate::engine::Status;
@@ -34,27 +34,8 @@ pub struct DockerDaemon {
 
 impl DockerDaemon {
     pub fn parse(r: &mut TableReader) -> Option<DockerDaemon> {
-        let key = r.req_str("key");
-        let value = if r.has("value") {
-            r.json("value")
-        } else {
-            let here = r.here();
-            r.error(here, "missing required key `value` in [[control]]");
-            None
-        };
-        let path = if r.has("path") {
-            let p = read_paths(r, "path", false)?;
-            if p.len() > 1 {
-                let here = r.here();
-                r.error(here, "docker-daemon takes one `path`");
-                return None;
-            }
-            Some(PathBuf::from(&p[0]))
-        } else {
-            None
-        };
         let absent_ok = r.bool("absent_ok").is_some_and(|b| b.value);
-        let key = key?;
+        let KeyValue { key, value, path } = read_key_value(r, "docker-daemon")?;
         if key.value.is_empty() || key.value.contains('.') {
             r.error(
                 key.location,
@@ -62,15 +43,15 @@ impl DockerDaemon {
             );
             return None;
         }
-        if let Some(why) = wrong_type(&key.value, &value.as_ref()?.value)
-            .or_else(|| bad_value(&key.value, &value.as_ref()?.value))
+        if let Some(why) =
+            wrong_type(&key.value, &value.value).or_else(|| bad_value(&key.value, &value.value))
         {
-            r.error(value?.location, why);
+            r.error(value.location, why);
             return None;
         }
         Some(DockerDaemon {
             key: key.value,
-            value: value?.value,
+            value: value.value,
             path,
             absent_ok,
         })

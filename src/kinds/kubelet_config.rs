@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::attrs::read_paths;
+use super::attrs::{read_key_value, KeyValue};
 use super::{Context, Fix, Kind, Observation, Part};
 use crate::engine::Status;
 use crate::fs::{FileType, Meta};
@@ -50,26 +50,7 @@ const COMMAND_LINE_SOURCES: &[&str] = &[
 
 impl KubeletConfig {
     pub fn parse(r: &mut TableReader) -> Option<KubeletConfig> {
-        let key = r.req_str("key");
-        let value = if r.has("value") {
-            r.json("value")
-        } else {
-            let here = r.here();
-            r.error(here, "missing required key `value` in [[control]]");
-            None
-        };
-        let path = if r.has("path") {
-            let p = read_paths(r, "path", false)?;
-            if p.len() > 1 {
-                let here = r.here();
-                r.error(here, "kubelet-config takes one `path`");
-                return None;
-            }
-            Some(PathBuf::from(&p[0]))
-        } else {
-            None
-        };
-        let key = key?;
+        let KeyValue { key, value, path } = read_key_value(r, "kubelet-config")?;
         let well_formed = key.value.split('.').all(|seg| {
             !seg.is_empty()
                 && seg
@@ -93,7 +74,6 @@ impl KubeletConfig {
             );
             return None;
         }
-        let value = value?;
         if let Some(why) = wrong_type(&key.value, &value.value) {
             r.error(value.location, why);
             return None;
