@@ -213,14 +213,19 @@ pub fn init() -> Sink {
 /// Writes one event.
 pub fn emit(event: &Event) {
     match SINK.get().copied().unwrap_or(Sink::Stderr) {
-        Sink::Stderr => eprintln!("{}", event.to_line()),
+        Sink::Stderr => {
+            // One write per line, so lines from several writers never interleave.
+            let mut line = event.to_line();
+            line.push('\n');
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        }
         Sink::Journal => {
+            let fields = event.fields();
             let f = |k: &str| {
-                event
-                    .fields()
-                    .into_iter()
+                fields
+                    .iter()
                     .find(|(name, _)| *name == k)
-                    .map(|(_, v)| v)
+                    .map(|(_, v)| v.as_str())
             };
             macro_rules! send {
                 ($level:expr) => {

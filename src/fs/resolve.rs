@@ -75,8 +75,8 @@ pub struct Lookup {
     pub entry: Option<Meta>,
     /// The parent directory (an `O_PATH` descriptor); `None` when an ancestor is missing.
     parent: Option<OwnedFd>,
-    /// Whether the parent directory is owned by the trusted uid and not group/other-writable.
-    parent_trusted: bool,
+    /// Who a trusted parent directory belongs to; judged only when a hard link makes it matter.
+    trusted_uid: u32,
     /// The final component.
     name: OsString,
     /// The path after following trusted ancestor symlinks, root-relative absolute.
@@ -511,19 +511,17 @@ impl Root {
                 path: path.to_path_buf(),
                 entry: None,
                 parent: None,
-                parent_trusted: false,
+                trusted_uid: self.trusted_uid,
                 name: name.to_os_string(),
                 resolved: path.to_path_buf(),
             });
         };
-        let pst = fstat(parent.as_raw_fd())
-            .map_err(|e| FsError::nix(path, "stat parent directory", e))?;
         let entry = lstat_at(parent.as_fd(), name, path)?;
         Ok(Lookup {
             path: path.to_path_buf(),
             entry,
             parent: Some(parent),
-            parent_trusted: distrust(&pst, self.trusted_uid, "").is_none(),
+            trusted_uid: self.trusted_uid,
             name: name.to_os_string(),
             resolved: resolved_parent.join(name),
         })
@@ -636,6 +634,13 @@ impl Lookup {
             .ok_or_else(|| FsError::nix(&self.path, op, Errno::ENOENT))
     }
 
+    /// Whether the parent directory is owned by the trusted uid and not group/other-writable.
+    fn parent_trusted(&self, parent: BorrowedFd) -> Result<bool, FsError> {
+        let st = fstat(parent.as_raw_fd())
+            .map_err(|e| FsError::nix(&self.path, "stat parent directory", e))?;
+        Ok(distrust(&st, self.trusted_uid, "").is_none())
+    }
+
     fn not_a_file(&self, found: FileType, expected: &'static str) -> FsError {
         FsError::NotAFile {
             path: self.path.clone(),
@@ -743,7 +748,10 @@ impl Lookup {
                     },
                 )?;
                 let st = self.check_same(&fd, &entry)?;
-                if entry.file_type == FileType::Regular && st.st_nlink > 1 && !self.parent_trusted {
+                if entry.file_type == FileType::Regular
+                    && st.st_nlink > 1
+                    && !self.parent_trusted(parent)?
+                {
                     return Err(FsError::Refused {
                         path: self.path.clone(),
                         reason: format!(
@@ -1366,6 +1374,29 @@ mod tests {
             .set_owner_mode(None, None, Some(0o10644))
             .expect_err("bad mode");
         assert!(matches!(err, FsError::InvalidMode { .. }));
+    }
+
+    #[test]
+    fn set_owner_mode_refuses_a_hard_link_only_in_an_untrusted_directory() {
+        let (d, root) = tree();
+        let f = put(d.path(), "etc/docker/key.json", "k");
+        std::fs::hard_link(&f, d.path().join("etc/docker/other")).expect("link");
+        let l = root
+            .lookup(Path::new("/etc/docker/key.json"))
+            .expect("lookup");
+        l.set_owner_mode(None, None, Some(0o600))
+            .expect("trusted directory: a second link is the admin's own");
+        assert_eq!(lmeta(&f).mode() & 0o7777, 0o600);
+
+        chmod(&d.path().join("etc/docker"), 0o777);
+        let l = root
+            .lookup(Path::new("/etc/docker/key.json"))
+            .expect("lookup");
+        let err = l
+            .set_owner_mode(None, None, Some(0o644))
+            .expect_err("anyone could have planted the link");
+        assert!(matches!(err, FsError::Refused { .. }), "{err:?}");
+        assert_eq!(lmeta(&f).mode() & 0o7777, 0o600, "left as it was");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::attrs::{describe, is_glob, read_account, read_mode, read_paths, Mode};
 use super::{Context, Fix, Kind, Observation, Part};
 use crate::engine::Status;
-use crate::fs::{FileType, Meta};
+use crate::fs::{FileType, Lookup, Meta};
 use crate::profile::reader::TableReader;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,16 +159,19 @@ impl FileMode {
     }
 
     fn observe_path(&self, ctx: &Context, path: &Path) -> Part {
+        match ctx.root.lookup(path) {
+            Ok(lookup) => self.observe_found(ctx, &lookup),
+            Err(e) => Part::new(path.display().to_string(), Status::Error)
+                .expected(self.expected())
+                .message(e.to_string()),
+        }
+    }
+
+    /// Judges what a lookup found (the daemon's hot path: one lookup per observation).
+    fn observe_found(&self, ctx: &Context, lookup: &Lookup) -> Part {
+        let path = lookup.path.as_path();
         let shown = path.display().to_string();
         let expected = self.expected();
-        let lookup = match ctx.root.lookup(path) {
-            Ok(l) => l,
-            Err(e) => {
-                return Part::new(shown, Status::Error)
-                    .expected(expected)
-                    .message(e.to_string())
-            }
-        };
         let Some(meta) = lookup.entry else {
             return self.missing(shown);
         };
@@ -347,14 +350,16 @@ impl FileMode {
             let found = if is_glob(pattern) {
                 ctx.root.glob(pattern)
             } else {
-                let path = Path::new(pattern);
-                ctx.root.lookup(path).map(|l| {
-                    if l.exists() {
-                        vec![path.to_path_buf()]
-                    } else {
-                        vec![]
+                match ctx.root.lookup(Path::new(pattern)) {
+                    Ok(l) if l.exists() => {
+                        return Observation {
+                            target: pattern.clone(),
+                            parts: vec![self.observe_found(ctx, &l)],
+                        }
                     }
-                })
+                    Ok(_) => Ok(vec![]),
+                    Err(e) => Err(e),
+                }
             };
             match found {
                 Err(e) => {
