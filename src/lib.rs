@@ -22,4 +22,5 @@ pub mod settings;
 pub mod store;
 pub mod sys;
 pub mod sysctl;
+pub mod unit;
 pub mod watch;

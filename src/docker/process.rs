@@ -3,13 +3,14 @@
 //! `/etc/default/docker`), so that an offline root is judged as its dockerd would start.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use super::keys::long_name;
 use crate::components::find_component;
 use crate::fs::Root;
 use crate::profile::Component;
+use crate::unit;
 
 #[derive(Debug, Clone)]
 pub struct Dockerd {
@@ -21,12 +22,6 @@ pub struct Dockerd {
     pub options: BTreeMap<String, Vec<String>>,
     pub started: Option<SystemTime>,
 }
-
-const UNITS: [&str; 3] = [
-    "/etc/systemd/system/docker.service",
-    "/usr/lib/systemd/system/docker.service",
-    "/lib/systemd/system/docker.service",
-];
 
 impl Dockerd {
     /// The running dockerd (live host), else the one the unit file would start; `None` when
@@ -114,53 +109,16 @@ pub fn parse_options<'a>(args: impl Iterator<Item = &'a str>) -> BTreeMap<String
     options
 }
 
-fn read_text(root: &Root, path: &str) -> Option<String> {
-    let lookup = root.lookup(Path::new(path)).ok()?;
-    lookup.entry?;
-    String::from_utf8(lookup.read().ok()?).ok()
-}
-
-/// The options docker.service would start dockerd with: the last `ExecStart=` of the unit and
-/// its drop-ins, `$DOCKER_OPTS` expanded from /etc/default/docker.
+/// The options docker.service would start dockerd with (`$DOCKER_OPTS` from
+/// /etc/default/docker, where Debian's unit and older packages put them).
 fn from_unit(root: &Root) -> Option<Dockerd> {
-    let (unit_path, unit) = UNITS
-        .iter()
-        .find_map(|p| read_text(root, p).map(|t| (*p, t)))?;
-    let mut exec = last_exec_start(&unit);
-    let dropins = root
-        .glob("/etc/systemd/system/docker.service.d/*.conf")
-        .unwrap_or_default();
-    for d in &dropins {
-        if let Some(e) = read_text(root, &d.to_string_lossy()).and_then(|t| last_exec_start(&t)) {
-            exec = Some(e);
-        }
-    }
-    let exec = exec?;
-    let docker_opts = read_text(root, "/etc/default/docker")
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                let v = l.trim().strip_prefix("DOCKER_OPTS=")?;
-                Some(v.trim_matches(|c| c == '"' || c == '\'').to_string())
-            })
-        })
-        .unwrap_or_default();
-    let expanded = exec
-        .replace("${DOCKER_OPTS}", &docker_opts)
-        .replace("$DOCKER_OPTS", &docker_opts);
+    let exec = unit::exec_start(root, "docker.service", &["/etc/default/docker"])?;
     Some(Dockerd {
         pid: None,
-        source: format!("ExecStart of {unit_path}"),
-        options: parse_options(expanded.split_whitespace().skip(1)),
+        source: format!("ExecStart of {}", exec.file),
+        options: parse_options(exec.args.iter().skip(1).map(|(a, _)| a.as_str())),
         started: None,
     })
-}
-
-fn last_exec_start(unit: &str) -> Option<String> {
-    unit.lines()
-        .rev()
-        .filter_map(|l| l.trim().strip_prefix("ExecStart="))
-        .map(|v| v.trim_start_matches(['-', '@', '+', '!', ':']).to_string())
-        .find(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -177,14 +135,5 @@ mod tests {
         assert_eq!(o["containerd"], vec!["/run/containerd/containerd.sock"]);
         assert!(o["debug"].is_empty());
         assert_eq!(o["log-level"], vec!["warn"]);
-    }
-
-    #[test]
-    fn last_exec_start_wins_and_empty_resets_are_skipped() {
-        let unit = "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n";
-        assert_eq!(
-            last_exec_start(unit).as_deref(),
-            Some("/usr/sbin/dockerd -H fd:// $DOCKER_OPTS")
-        );
     }
 }
