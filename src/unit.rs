@@ -84,6 +84,21 @@ pub fn exec_start(root: &Root, service: &str, implied_env_files: &[&str]) -> Opt
     })
 }
 
+/// Every file [`exec_start`] may read for `service`, as paths and globs to watch: a change
+/// to any of them can change the command line.
+pub fn sources(service: &str, implied_env_files: &[&str]) -> Vec<String> {
+    UNIT_DIRS
+        .iter()
+        .flat_map(|dir| {
+            [
+                format!("{dir}/{service}"),
+                format!("{dir}/{service}.d/*.conf"),
+            ]
+        })
+        .chain(implied_env_files.iter().map(|f| f.to_string()))
+        .collect()
+}
+
 /// A regular file's text, symlink-safe; `None` when missing or unreadable.
 pub(crate) fn read_text(root: &Root, path: &str) -> Option<String> {
     let lookup = root.lookup(Path::new(path)).ok()?;

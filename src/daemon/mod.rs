@@ -552,6 +552,14 @@ impl Daemon {
                         .push(Interest::Control(i, name));
                 }
             }
+            for path in control.spec.kind().host_watch_paths() {
+                for WatchPoint { dir, name } in watch_points(&self.host, &path.to_string_lossy()) {
+                    interest
+                        .entry(dir)
+                        .or_default()
+                        .push(Interest::Control(i, name));
+                }
+            }
         }
         // hardend's own profile directories: any change there reloads. A missing directory
         // is waited for in its nearest existing ancestor.

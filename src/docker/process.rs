@@ -48,6 +48,11 @@ impl Dockerd {
         from_unit(root)
     }
 
+    /// The files that decide the options of a dockerd started by systemd.
+    pub fn command_line_sources() -> Vec<String> {
+        unit::sources("docker.service", &[DOCKER_DEFAULTS])
+    }
+
     pub fn has(&self, option: &str) -> bool {
         self.options.contains_key(option)
     }
@@ -109,10 +114,13 @@ pub fn parse_options<'a>(args: impl Iterator<Item = &'a str>) -> BTreeMap<String
     options
 }
 
+/// Where Debian's docker.service and older packages set `$DOCKER_OPTS`.
+const DOCKER_DEFAULTS: &str = "/etc/default/docker";
+
 /// The options docker.service would start dockerd with (`$DOCKER_OPTS` from
 /// /etc/default/docker, where Debian's unit and older packages put them).
 fn from_unit(root: &Root) -> Option<Dockerd> {
-    let exec = unit::exec_start(root, "docker.service", &["/etc/default/docker"])?;
+    let exec = unit::exec_start(root, "docker.service", &[DOCKER_DEFAULTS])?;
     Some(Dockerd {
         pid: None,
         source: format!("ExecStart of {}", exec.file),

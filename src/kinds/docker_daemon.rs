@@ -254,7 +254,11 @@ impl Kind for DockerDaemon {
     }
 
     fn watch_paths(&self) -> Vec<String> {
-        vec![self.target()]
+        // docker.service can move daemon.json (--config-file) or set the key on the command
+        // line (a conflict).
+        let mut paths = vec![self.target()];
+        paths.extend(Dockerd::command_line_sources());
+        paths
     }
 
     fn observe(&self, ctx: &Context) -> Observation {

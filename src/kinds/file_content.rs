@@ -98,6 +98,13 @@ impl Kind for FileContent {
         vec![self.target()]
     }
 
+    fn host_watch_paths(&self) -> Vec<PathBuf> {
+        match &self.content {
+            ContentSource::File(source) => vec![source.clone()],
+            ContentSource::Inline(_) => Vec::new(),
+        }
+    }
+
     fn target(&self) -> String {
         self.path.display().to_string()
     }

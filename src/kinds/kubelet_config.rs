@@ -36,18 +36,6 @@ pub struct KubeletConfig {
     pub path: Option<PathBuf>,
 }
 
-/// Unit files, drop-ins and environment files that decide the kubelet's command line.
-const COMMAND_LINE_SOURCES: &[&str] = &[
-    "/etc/systemd/system/kubelet.service",
-    "/usr/lib/systemd/system/kubelet.service",
-    "/lib/systemd/system/kubelet.service",
-    "/etc/systemd/system/kubelet.service.d/*.conf",
-    "/usr/lib/systemd/system/kubelet.service.d/*.conf",
-    "/var/lib/kubelet/kubeadm-flags.env",
-    "/etc/default/kubelet",
-    "/etc/sysconfig/kubelet",
-];
-
 impl KubeletConfig {
     pub fn parse(r: &mut TableReader) -> Option<KubeletConfig> {
         let KeyValue { key, value, path } = read_key_value(r, "kubelet-config")?;
@@ -237,7 +225,7 @@ impl Kind for KubeletConfig {
         if self.target() != DEFAULT_CONFIG {
             paths.push(DEFAULT_CONFIG.to_string());
         }
-        paths.extend(COMMAND_LINE_SOURCES.iter().map(|s| s.to_string()));
+        paths.extend(Kubelet::command_line_sources());
         paths
     }
 

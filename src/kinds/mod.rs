@@ -53,6 +53,11 @@ pub trait Kind {
     /// Paths or globs (as the profile names them) whose changes can affect the control: the
     /// daemon watches their directories with inotify.
     fn watch_paths(&self) -> Vec<String>;
+    /// Host files outside the managed root whose changes affect the control (a `source`):
+    /// the daemon watches them too, so that an updated source is deployed.
+    fn host_watch_paths(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
     /// The component the kind configures, which must be present (else `not-applicable`).
     fn component(&self) -> Option<crate::profile::Component> {
         None

@@ -58,6 +58,11 @@ impl Kubelet {
         from_unit(root)
     }
 
+    /// The files that decide the command line of a kubelet started by systemd.
+    pub fn command_line_sources() -> Vec<String> {
+        unit::sources("kubelet.service", &ENV_FILES)
+    }
+
     /// A running kubelet from the contents of its `/proc/PID/cmdline` (NUL-separated).
     pub fn from_cmdline(raw: &[u8], pid: u32) -> Kubelet {
         let args: Vec<(String, Option<String>)> = raw
