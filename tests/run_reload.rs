@@ -220,3 +220,60 @@ fn run_reload_settings_changes_apply_live_and_a_broken_settings_file_keeps_the_l
         h.status_json().is_some_and(|s| s["enforce"] == false)
     });
 }
+
+/// A daemon that starts while the profiles on disk are broken (after a reboot, or a restart by
+/// systemd) enforces the set it last accepted, and says so, until the files are fixed.
+#[test]
+fn run_started_with_a_broken_drop_in_enforces_the_last_known_good_set() {
+    let h = Host::new(true, "");
+    let new = h.file("/etc/app/new.conf", b"n\n", 0o600);
+    let good = h.profile("20-new.toml", NEW_PROFILE);
+    let mut d = h.start();
+    assert!(d.terminate().success());
+
+    // Without a saved copy a broken set leaves nothing to enforce: the daemon refuses to start.
+    let fresh = Host::new(true, "");
+    fresh.profile("30-bad.toml", SYNTAX_ERROR);
+    let mut refused = Daemon::spawn(&fresh, fresh.run_command());
+    let status = refused.wait_exit();
+    assert!(!status.success(), "started without any set");
+    assert!(
+        refused
+            .lines()
+            .iter()
+            .any(|l| l.contains("no last-known-good set")),
+        "{:?}",
+        refused.lines()
+    );
+
+    // The drop-in breaks while the daemon is down; its file drifts meanwhile.
+    h.profile("20-new.toml", SYNTAX_ERROR);
+    chmod(&new, 0o666);
+    let d = h.start();
+    let at = format!("{}:9:8", good.display());
+    let e = d.wait_event("profile-rejected at start", |e| e.ty == "profile-rejected");
+    assert!(e.message.contains(&at), "expected {at} in: {}", e.raw);
+    let e = d.wait_event("profile-loaded from the saved copy", |e| {
+        e.ty == "profile-loaded"
+    });
+    assert!(e.message.contains("last-known-good"), "{}", e.raw);
+    wait_until("the drift made while down is reverted", || {
+        mode_of(&new) == Some(0o600)
+    });
+    assert_chmod_reverted(&d, &new, "new-mode", 0o644, 0o600);
+    let status = h.status_json().expect("status file");
+    assert!(status["last_good_since"].is_string(), "{status:#}");
+    let out = h.hardend(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("last-known-good"), "{text}");
+
+    // Fixed on disk: loaded as usual, and the status no longer speaks of the copy.
+    h.profile("20-new.toml", NEW_PROFILE);
+    d.wait_event("profile-loaded from the fixed file", |e| {
+        e.ty == "profile-loaded" && !e.message.contains("last-known-good")
+    });
+    wait_until("status without the copy", || {
+        h.status_json()
+            .is_some_and(|s| s.get("last_good_since").is_none())
+    });
+}

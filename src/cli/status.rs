@@ -47,6 +47,11 @@ pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
                 status.watched_directories,
                 status.polled_controls
             );
+            if let Some(at) = &status.last_good_since {
+                println!(
+                    "profiles: the last-known-good copy accepted at {at} (the files on disk were rejected; see `hardend validate`)"
+                );
+            }
             for c in status.controls.iter().filter(|c| c.status != "pass") {
                 println!("{:<14} {}  {}: {}", c.status, c.id, c.target, c.message);
             }

@@ -27,7 +27,7 @@ use crate::diag::Diagnostics;
 use crate::engine::{ControlResult, Engine, Status};
 use crate::fs::{Root, TrustPolicy};
 use crate::journal::{self, Action, Event, EventType};
-use crate::profile::{self, Policy, ProfileSet, ProfileSources};
+use crate::profile::{self, last_good, Policy, ProfileSet, ProfileSources};
 use crate::service;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -99,6 +99,9 @@ struct Daemon {
     last_convergence: String,
     status_due: Option<Instant>,
     last_status_line: String,
+    /// Set while the profiles in force are the last-known-good copy (saved at this time),
+    /// because the files on disk were rejected at start.
+    last_good_since: Option<String>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
@@ -116,11 +119,21 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<i32> {
 
 impl Daemon {
     fn start(cfg: DaemonConfig) -> anyhow::Result<Daemon> {
-        let set = match profile::load(&cfg.sources) {
-            Ok((set, _warnings)) => set,
+        let (set, last_good_since) = match profile::load_with_texts(&cfg.sources) {
+            Ok((set, _warnings, texts)) => {
+                keep_last_good(&cfg.state_dir, &texts);
+                (set, None)
+            }
             Err(diags) => {
                 reject(&diags);
-                return Err(anyhow!("profiles rejected; nothing was evaluated"));
+                match last_good::load(&cfg.state_dir, &cfg.trust) {
+                    Ok((set, saved_at)) => (set, Some(saved_at)),
+                    Err(e) => {
+                        return Err(anyhow!(
+                            "profiles rejected, and no last-known-good set to fall back on ({e}); nothing was evaluated"
+                        ))
+                    }
+                }
             }
         };
         let store = Store::open(&cfg.state_dir).map_err(|e| anyhow!("{e}"))?;
@@ -143,9 +156,10 @@ impl Daemon {
             last_convergence: String::new(),
             status_due: None,
             last_status_line: String::new(),
+            last_good_since,
             cfg,
         };
-        loaded_event(&daemon.engine.set);
+        loaded_event(&daemon.engine.set, daemon.last_good_since.as_deref());
         // Watch first: what the first convergence writes, and anything changed meanwhile,
         // then arrives as events and is checked again.
         daemon.rearm();
@@ -633,10 +647,12 @@ impl Daemon {
         };
         let mut sources = self.cfg.sources.clone();
         sources.builtin = settings.builtin_profiles.clone();
-        match profile::load(&sources) {
-            Ok((set, _warnings)) => {
+        match profile::load_with_texts(&sources) {
+            Ok((set, _warnings, texts)) => {
                 tracing::info!("reloading profiles ({why})");
-                loaded_event(&set);
+                keep_last_good(&self.cfg.state_dir, &texts);
+                self.last_good_since = None;
+                loaded_event(&set, None);
                 let ids: HashSet<&str> = set.controls.iter().map(|c| c.id.as_str()).collect();
                 self.said.retain(|id, _| ids.contains(id.as_str()));
                 self.expired_waivers_said
@@ -685,6 +701,7 @@ impl Daemon {
             enforce: self.cfg.settings.enforce,
             root: self.engine.root.path().to_path_buf(),
             profile_files: self.engine.set.files.clone(),
+            last_good_since: self.last_good_since.clone(),
             watched_directories: self.watcher.watched(),
             polled_controls: self.polled,
             controls,
@@ -765,16 +782,27 @@ fn control_event(kind: EventType, r: &ControlResult) -> Event {
     e
 }
 
-fn loaded_event(set: &ProfileSet) {
-    let mut e = Event::new(
-        EventType::ProfileLoaded,
-        format!(
-            "{} profile file(s), {} control(s), {} waiver(s) in force",
-            set.files.len(),
-            set.controls.len(),
-            set.waivers.len()
-        ),
+/// Saves the accepted texts as the last-known-good copy; failing to is worth a warning only.
+fn keep_last_good(state_dir: &Path, texts: &profile::ProfileTexts) {
+    if let Err(e) = last_good::save(state_dir, texts, &now_rfc3339()) {
+        tracing::warn!("cannot keep the last-known-good profile copy: {e}");
+    }
+}
+
+/// `last_good_since`: the set is the saved copy (accepted then), the files on disk were not.
+fn loaded_event(set: &ProfileSet, last_good_since: Option<&str>) {
+    let mut message = format!(
+        "{} profile file(s), {} control(s), {} waiver(s) in force",
+        set.files.len(),
+        set.controls.len(),
+        set.waivers.len()
     );
+    if let Some(at) = last_good_since {
+        message.push_str(&format!(
+            ", from the last-known-good copy accepted at {at}: the files on disk were rejected"
+        ));
+    }
+    let mut e = Event::new(EventType::ProfileLoaded, message);
     e.file = Some(
         set.files
             .iter()

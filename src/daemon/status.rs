@@ -29,6 +29,9 @@ pub struct DaemonStatus {
     pub enforce: bool,
     pub root: PathBuf,
     pub profile_files: Vec<PathBuf>,
+    /// When the profiles in force are the last-known-good copy: when it was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good_since: Option<String>,
     pub watched_directories: usize,
     pub polled_controls: usize,
     /// Every control whose status is not `pass` (the passing ones are only counted, so the
@@ -47,14 +50,19 @@ impl DaemonStatus {
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
         format!(
-            "{} controls: {}{}",
+            "{} controls: {}{}{}",
             self.summary.values().sum::<usize>(),
             if counts.is_empty() {
                 "none".to_string()
             } else {
                 counts.join(", ")
             },
-            if self.enforce { "" } else { " (report only)" }
+            if self.enforce { "" } else { " (report only)" },
+            if self.last_good_since.is_some() {
+                "; profiles on disk rejected, last-known-good set in force"
+            } else {
+                ""
+            }
         )
     }
 

@@ -77,18 +77,40 @@ fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
 /// Loads the whole set in force. Any error rejects the load (the caller keeps its last good
 /// set); warnings are returned beside the set.
 pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagnostics> {
+    load_with_texts(sources).map(|(set, diags, _)| (set, diags))
+}
+
+/// The files' texts as they were accepted, in reading order: what a last-known-good copy keeps.
+pub type ProfileTexts = Vec<(PathBuf, String)>;
+
+/// [`load`], also giving back the texts it accepted (read once, so the copy is exactly the set
+/// in force even when a file changes meanwhile).
+pub fn load_with_texts(
+    sources: &ProfileSources,
+) -> Result<(ProfileSet, Diagnostics, ProfileTexts), Diagnostics> {
     let mut diags = Diagnostics::default();
-    let files = sources.files(&mut diags);
+    let mut texts = Vec::new();
+    for path in sources.files(&mut diags) {
+        match read_trusted(&path, &sources.trust) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => texts.push((path, text)),
+                Err(e) => diags.file_error(&path, format!("not UTF-8 text: {}", e.utf8_error())),
+            },
+            Err(e) => diags.file_error(&path, e.to_string()),
+        }
+    }
+    let (set, diags) = merge_texts(&texts, diags)?;
+    Ok((set, diags, texts))
+}
+
+/// Parses and merges texts read earlier (the profile files, or their last-known-good copy).
+pub fn merge_texts(
+    texts: &[(PathBuf, String)],
+    mut diags: Diagnostics,
+) -> Result<(ProfileSet, Diagnostics), Diagnostics> {
     let mut set = ProfileSet::default();
-    for path in files {
-        let text = match read_trusted(&path, &sources.trust) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                diags.file_error(&path, e.to_string());
-                continue;
-            }
-        };
-        if let Some(file) = parse_text(&path, &text, &mut diags) {
+    for (path, text) in texts {
+        if let Some(file) = parse_file(path, text, &mut diags) {
             set.merge(file);
         }
     }

@@ -3,13 +3,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod last_good;
 mod load;
 mod model;
 mod parse;
 pub mod reader;
 mod validate;
 
-pub use load::{load, validate_files, ProfileSources};
+pub use load::{load, load_with_texts, validate_files, ProfileSources, ProfileTexts};
 pub use model::{Component, Control, Policy, ProfileFile, ProfileSet, Waiver};
 pub use parse::parse_file;
 pub use validate::check_sources;
