@@ -48,5 +48,6 @@ ensure_rust() {
 BUILD_PACKAGES=(gcc libc6-dev pkg-config)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
-# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils)
+# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), promtool for the metrics file
+# (prometheus; installing it starts no service, see ensure_packages).
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils prometheus)

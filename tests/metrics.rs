@@ -1,0 +1,264 @@
+//! The metrics file of `hardend run` (`metrics_file` in the settings): kept current for
+//! node_exporter's textfile collector, counting what the journal reports, and accepted by
+//! Prometheus' own linter (`promtool check metrics`, Debian's `prometheus` package).
+
+#[path = "common/daemon.rs"]
+mod daemon;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use daemon::*;
+
+const PROFILE: &str = r#"
+[profile]
+name = "live"
+policy = "enforce"
+
+[[control]]
+id = "app-mode"
+title = "app.conf is root:root 0640 or stricter"
+kind = "file-mode"
+path = "/etc/app/app.conf"
+owner = "root"
+group = "root"
+mode = "0640"
+
+[[control]]
+id = "cis-docker-2.2"
+title = "Restrict traffic between containers on the default bridge"
+kind = "docker-daemon"
+key = "icc"
+value = false
+"#;
+
+/// A host whose settings name a metrics file in a directory of its own (a host path, as
+/// node_exporter's textfile directory is: not inside the root).
+fn host(enforce: bool) -> (Host, PathBuf) {
+    let probe = Host::new(enforce, "");
+    let textfile = probe.base.join("textfile_collector");
+    mkdirs(&textfile);
+    let metrics = textfile.join("hardend.prom");
+    probe.settings(&format!(
+        "enforce = {enforce}\nbuiltin_profiles = []\nmetrics_file = \"{}\"\n",
+        metrics.display()
+    ));
+    probe.file("/etc/app/app.conf", b"key = value\n", 0o640);
+    probe.file("/usr/sbin/dockerd", b"\x7fELF", 0o755);
+    probe.file("/etc/docker/daemon.json", b"{}\n", 0o644);
+    probe.profile("10-live.toml", PROFILE);
+    (probe, metrics)
+}
+
+/// The file's samples as `name{labels} value` lines (comments left out).
+fn samples(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until the file holds `line` exactly.
+#[track_caller]
+fn wait_sample(path: &Path, line: &str) {
+    wait_for(
+        std::time::Duration::from_secs(10),
+        &format!("{line:?} in {}", path.display()),
+        || samples(path).iter().any(|l| l == line).then_some(()),
+    );
+}
+
+/// `promtool check metrics < FILE` must print nothing and exit 0: it parses the text format and
+/// lints the names (units, `_total`, HELP text).
+#[track_caller]
+fn assert_promtool_accepts(path: &Path) {
+    let text = std::fs::read(path).expect("metrics file");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's `prometheus` package; scripts/test installs it)");
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {:?}\n{}{}\nof:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&text)
+    );
+}
+
+#[test]
+fn promtool_rejects_a_broken_file() {
+    // The check above can fail: a counter without `_total` and a bad line are refused.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.prom");
+    std::fs::write(
+        &bad,
+        "# HELP hardend_reverts Reverts.\n# TYPE hardend_reverts counter\nhardend_reverts 1\n",
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&bad).unwrap())
+        .output()
+        .expect("promtool");
+    assert!(
+        !out.status.success() || !out.stdout.is_empty() || !out.stderr.is_empty(),
+        "promtool accepted a counter without _total"
+    );
+}
+
+#[test]
+fn enforce_counts_reverts_latency_and_pending_restarts() {
+    let (h, metrics) = host(true);
+    let mut d = h.start();
+    // The first convergence wrote icc (a revert with no kernel event, so no latency); on an
+    // offline root the live part is skipped and no dockerd waits for a restart.
+    wait_sample(&metrics, "hardend_enforce 1");
+    wait_sample(
+        &metrics,
+        "hardend_reverts_total{control=\"cis-docker-2.2\",kind=\"docker-daemon\"} 1",
+    );
+    wait_sample(&metrics, "hardend_pending_restarts{component=\"docker\"} 0");
+    wait_sample(
+        &metrics,
+        "hardend_pending_restarts{component=\"kubelet\"} 0",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"live\",status=\"pass\"} 1",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"live\",status=\"skipped\"} 1",
+    );
+    assert!(
+        samples(&metrics)
+            .iter()
+            .any(|l| l.starts_with("hardend_last_convergence_timestamp_seconds ")),
+        "{:?}",
+        samples(&metrics)
+    );
+    wait_sample(&metrics, "hardend_revert_latency_seconds_count 0");
+    assert_promtool_accepts(&metrics);
+
+    let app = h.path("/etc/app/app.conf");
+    for n in 1..=2 {
+        chmod(&app, 0o666);
+        d.wait_event_after(n - 1, "a revert", |e| e.is("drift-reverted", "app-mode"));
+        wait_until("the revert", || mode_of(&app) == Some(0o640));
+    }
+    wait_sample(
+        &metrics,
+        "hardend_reverts_total{control=\"app-mode\",kind=\"file-mode\"} 2",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_drift_detected_total{control=\"app-mode\",kind=\"file-mode\"} 2",
+    );
+    wait_sample(&metrics, "hardend_revert_latency_seconds_count 2");
+    wait_sample(
+        &metrics,
+        "hardend_revert_latency_seconds_bucket{le=\"+Inf\"} 2",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"live\",status=\"drift\"} 0",
+    );
+    assert_promtool_accepts(&metrics);
+    // Replaced atomically: no temp file is left beside it.
+    let names: Vec<String> = std::fs::read_dir(metrics.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["hardend.prom"]);
+
+    // A rejected reload is counted; the counters survive a good reload.
+    h.profile("20-bad.toml", "[profile\n");
+    wait_sample(&metrics, "hardend_profile_rejections_total 1");
+    std::fs::remove_file(h.profiles.join("20-bad.toml")).unwrap();
+    d.wait_event_after(1, "the second load", |e| e.ty == "profile-loaded");
+    wait_sample(
+        &metrics,
+        "hardend_reverts_total{control=\"app-mode\",kind=\"file-mode\"} 2",
+    );
+    assert!(d.terminate().success());
+    assert_promtool_accepts(&metrics);
+}
+
+#[test]
+fn report_counts_drift_and_status() {
+    let (h, metrics) = host(false);
+    let _d = h.start();
+    wait_sample(&metrics, "hardend_enforce 0");
+    // Report only: daemon.json is not written, so icc shows as drift from the start.
+    wait_sample(
+        &metrics,
+        "hardend_drift_detected_total{control=\"cis-docker-2.2\",kind=\"docker-daemon\"} 1",
+    );
+    let app = h.path("/etc/app/app.conf");
+    chmod(&app, 0o664);
+    wait_sample(
+        &metrics,
+        "hardend_drift_detected_total{control=\"app-mode\",kind=\"file-mode\"} 1",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"live\",status=\"drift\"} 2",
+    );
+    assert!(
+        !samples(&metrics)
+            .iter()
+            .any(|l| l.starts_with("hardend_reverts_total{")),
+        "{:?}",
+        samples(&metrics)
+    );
+    assert_eq!(mode_of(&app), Some(0o664), "report mode changed the file");
+    // Put back by someone else: the gauge follows, the counter stays.
+    chmod(&app, 0o640);
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"live\",status=\"drift\"} 1",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_drift_detected_total{control=\"app-mode\",kind=\"file-mode\"} 1",
+    );
+    assert_promtool_accepts(&metrics);
+}
+
+#[test]
+fn without_the_setting_no_file_is_written() {
+    let h = Host::new(true, "");
+    h.file("/etc/app/app.conf", b"key = value\n", 0o640);
+    h.profile("10-live.toml", PROFILE);
+    let d = h.start();
+    chmod(&h.path("/etc/app/app.conf"), 0o666);
+    d.wait_event("a revert", |e| e.is("drift-reverted", "app-mode"));
+    let prom: Vec<PathBuf> = walk(&h.base)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "prom"))
+        .collect();
+    assert!(prom.is_empty(), "{prom:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
