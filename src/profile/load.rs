@@ -1,9 +1,16 @@
 //! Finding and reading profile files: built-in profiles (enabled by the settings, masked by a
 //! drop-in of the same file name) first, then drop-ins in lexical order. Every file is refused
 //! unless root owns it and only root can write it (and its directory), as sshd's StrictModes.
+//!
+//! A drop-in directory that is a Kubernetes ConfigMap volume is understood as the kubelet lays
+//! it out: each `NAME.toml` is a symlink `..data/NAME.toml`, `..data` a symlink to a timestamped
+//! directory `..2026_11_23_12_00_00.123456789` beside it, swapped atomically on every update.
+//! Such a file is read through `..data`, and the timestamped directory and the file face the
+//! usual owner and mode checks; the `..`-prefixed entries themselves are never profiles. Any
+//! other symlink is refused.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::model::ProfileSet;
 use super::parse::parse_file;
@@ -81,7 +88,10 @@ pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagn
     let files = sources.files(&mut diags);
     let mut set = ProfileSet::default();
     for path in files {
-        let text = match read_trusted(&path, &sources.trust) {
+        let text = match read_trusted(
+            &projected(&path).unwrap_or_else(|| path.clone()),
+            &sources.trust,
+        ) {
             Ok(bytes) => bytes,
             Err(e) => {
                 diags.file_error(&path, e.to_string());
@@ -100,6 +110,33 @@ pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagn
         set.controls.shrink_to_fit();
         set.waivers.shrink_to_fit();
         Ok((set, diags))
+    }
+}
+
+/// The kubelet's name for the link to the current data of a ConfigMap volume.
+const KUBERNETES_DATA_DIR: &str = "..data";
+
+/// Where a ConfigMap volume's `DIR/NAME` really is: `DIR/..data/NAME` when `NAME` is the symlink
+/// `..data/NAME` and `..data` links to one `..`-prefixed directory beside it (the kubelet's
+/// AtomicWriter layout). `None` for anything else, which is then read as it is.
+///
+/// The links are read by name, then the file is opened through `..data` by [`read_trusted`],
+/// which checks what it opened: a `..data` swapped in between is still held to the owner and
+/// mode rules (only root can write the directory anyway).
+fn projected(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let name = path.file_name()?;
+    let data = Path::new(KUBERNETES_DATA_DIR);
+    if std::fs::read_link(path).ok()? != data.join(name) {
+        return None;
+    }
+    let current = std::fs::read_link(dir.join(data)).ok()?;
+    let mut parts = current.components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(ts)), None) if ts.to_string_lossy().starts_with("..") => {
+            Some(dir.join(data).join(name))
+        }
+        _ => None,
     }
 }
 
@@ -147,6 +184,8 @@ pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostic
 /// A file about to be installed: it must already be a regular file that root owns and that
 /// neither group nor others can write; its directory (often /tmp) is not judged.
 fn read_candidate(path: &Path, trust: &TrustPolicy) -> Result<Vec<u8>, String> {
+    let projected = projected(path);
+    let path = projected.as_deref().unwrap_or(path);
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !meta.file_type().is_file() {
         return Err("refused: not a regular file".into());
