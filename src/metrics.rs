@@ -26,7 +26,7 @@
 //!   `node_textfile_mtime_seconds` tells how old it is.
 //! - The file's directory is not created: it belongs to node_exporter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -53,8 +53,9 @@ const LATENCY_BUCKETS: [(u64, &str); 13] = [
     (1_000_000, "1"),
 ];
 
-/// A per-control counter: `(control, kind)` → count.
-type ByControl = HashMap<(String, &'static str), u64>;
+/// A per-control counter: control → (its kind, count). A control has one kind, so the lookup
+/// on every event needs no allocation.
+type ByControl = HashMap<String, (&'static str, u64)>;
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -90,9 +91,9 @@ pub struct Metrics {
 
 /// The daemon's state at the time of a write: the gauges.
 #[derive(Debug, Default)]
-pub struct Gauges {
+pub struct Gauges<'a> {
     /// `(profile, status)` → number of controls; every status is written for every profile.
-    controls: BTreeMap<(String, &'static str), usize>,
+    controls: BTreeMap<(&'a str, &'static str), usize>,
     /// Component → controls written but waiting for that component's restart.
     pending_restarts: BTreeMap<&'static str, usize>,
     /// Unix time of the last full convergence (start, reload), if any.
@@ -100,26 +101,27 @@ pub struct Gauges {
     enforce: bool,
 }
 
-impl Gauges {
+impl<'a> Gauges<'a> {
     /// Gathers the gauges from the set in force, each control's last status (by index), the
     /// indexes of controls pending a restart, and the last convergence time (RFC 3339).
     pub fn of(
-        set: &ProfileSet,
+        set: &'a ProfileSet,
         statuses: &[Option<Status>],
         pending_restart: impl IntoIterator<Item = usize>,
         last_convergence: &str,
         enforce: bool,
-    ) -> Gauges {
+    ) -> Gauges<'a> {
         let mut controls = BTreeMap::new();
-        for control in &set.controls {
+        let profiles: BTreeSet<&str> = set.controls.iter().map(|c| c.profile.as_str()).collect();
+        for profile in profiles {
             for status in Status::ALL {
-                controls.insert((control.profile.clone(), status.name()), 0);
+                controls.insert((profile, status.name()), 0);
             }
         }
         for (control, status) in set.controls.iter().zip(statuses) {
             if let Some(status) = status {
                 *controls
-                    .entry((control.profile.clone(), status.name()))
+                    .entry((control.profile.as_str(), status.name()))
                     .or_default() += 1;
             }
         }
@@ -156,10 +158,14 @@ fn component_of(kind: &'static str) -> &'static str {
 }
 
 fn bump(map: &mut ByControl, control: &str, kind: &'static str) {
-    match map.get_mut(&(control.to_string(), kind)) {
-        Some(n) => *n += 1,
+    match map.get_mut(control) {
+        Some((k, n)) => {
+            // A reload may give the id another kind: the series follows the newest.
+            *k = kind;
+            *n += 1;
+        }
         None => {
-            map.insert((control.to_string(), kind), 1);
+            map.insert(control.to_string(), (kind, 1));
         }
     }
 }
@@ -392,9 +398,9 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
 /// A counter family with one series per control (and kind), sorted for a stable file.
 fn counter_by_control(out: &mut String, name: &str, help: &str, map: &ByControl, kind: bool) {
     family(out, name, "counter", help);
-    let mut rows: Vec<(&(String, &str), &u64)> = map.iter().collect();
+    let mut rows: Vec<(&String, &(&str, u64))> = map.iter().collect();
     rows.sort();
-    for ((control, control_kind), n) in rows {
+    for (control, (control_kind, n)) in rows {
         if kind {
             sample(
                 out,

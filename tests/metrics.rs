@@ -6,6 +6,7 @@
 mod daemon;
 
 use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -117,7 +118,7 @@ fn promtool_rejects_a_broken_file() {
 }
 
 #[test]
-fn enforce_counts_reverts_latency_and_pending_restarts() {
+fn enforce_counts_reverts_latency_and_rejected_reloads() {
     let (h, metrics) = host(true);
     let mut d = h.start();
     // The first convergence wrote icc (a revert with no kernel event, so no latency); on an
@@ -233,6 +234,11 @@ fn report_counts_drift_and_status() {
         "hardend_drift_detected_total{control=\"app-mode\",kind=\"file-mode\"} 1",
     );
     assert_promtool_accepts(&metrics);
+    // Idle: nothing changes, so the file is not replaced (same inode) and nothing wakes up.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let inode = std::fs::metadata(&metrics).unwrap().ino();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(std::fs::metadata(&metrics).unwrap().ino(), inode);
 }
 
 #[test]
