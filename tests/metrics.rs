@@ -268,3 +268,79 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// The counters agree with the journal: every `drift-reverted` event is one revert and one
+/// latency observation, a fight is counted once, and a conflict once per distinct state.
+#[test]
+fn counters_agree_with_the_journal_through_a_fight_and_a_conflict() {
+    let (h, metrics) = host(true);
+    h.settings(&format!(
+        "enforce = true\nbuiltin_profiles = []\nfight_limit = 3\nfight_window = \"10s\"\nmetrics_file = \"{}\"\n",
+        metrics.display()
+    ));
+    // dockerd started with `-H fd://` refuses a `hosts` key in daemon.json: a conflict.
+    h.file(
+        "/usr/lib/systemd/system/docker.service",
+        b"[Service]\nExecStart=/usr/sbin/dockerd -H fd://\n",
+        0o644,
+    );
+    h.profile(
+        "20-hosts.toml",
+        r#"
+[profile]
+name = "docker-site"
+policy = "enforce"
+
+[[control]]
+id = "docker-hosts"
+title = "dockerd listens on its socket only"
+kind = "docker-daemon"
+key = "hosts"
+value = ["unix:///run/docker.sock"]
+"#,
+    );
+    let d = h.start();
+    wait_sample(
+        &metrics,
+        "hardend_conflicts_total{control=\"docker-hosts\",kind=\"docker-daemon\"} 1",
+    );
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"docker-site\",status=\"conflict\"} 1",
+    );
+
+    // Another writer keeps undoing the revert until hardend backs off.
+    let app = h.path("/etc/app/app.conf");
+    wait_for(std::time::Duration::from_secs(20), "a fight", || {
+        chmod(&app, 0o666);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        (d.count(|e| e.is("fight", "app-mode")) > 0).then_some(())
+    });
+    wait_sample(&metrics, "hardend_fights_total{control=\"app-mode\"} 1");
+    // The back-off ends, the last drift is reverted; then the file settles.
+    wait_until("app.conf reverted after the back-off", || {
+        mode_of(&app) == Some(0o640)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let reverts = d.count(|e| e.is("drift-reverted", "app-mode"));
+    assert!(reverts >= 3, "{reverts} reverts");
+    wait_sample(
+        &metrics,
+        &format!("hardend_reverts_total{{control=\"app-mode\",kind=\"file-mode\"}} {reverts}"),
+    );
+    let with_latency = d
+        .events()
+        .iter()
+        .filter(|e| e.ty == "drift-reverted" && e.get("latency_us").is_some())
+        .count();
+    wait_sample(
+        &metrics,
+        &format!("hardend_revert_latency_seconds_count {with_latency}"),
+    );
+    assert_eq!(
+        d.count(|e| e.is("conflict", "docker-hosts")),
+        1,
+        "one conflict event"
+    );
+    assert_promtool_accepts(&metrics);
+}
