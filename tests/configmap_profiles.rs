@@ -49,6 +49,19 @@ mode = "0600"
 /// (0755) with the files (`mode`), the visible links, `..data_tmp` renamed over `..data`, then
 /// the links of keys that went away and the previous timestamped directory removed.
 fn project(dir: &Path, stamp: &str, files: &[(&str, &str)], mode: u32) {
+    project_with(dir, stamp, files, mode, |_| {});
+}
+
+/// [`project`], calling `between` at the two moments a reader may see a half-done update: the
+/// new keys' links exist but `..data` is still the old version, and `..data` is swapped but the
+/// removed keys' links are still there.
+fn project_with(
+    dir: &Path,
+    stamp: &str,
+    files: &[(&str, &str)],
+    mode: u32,
+    mut between: impl FnMut(&str),
+) {
     let ts = format!("..2026_11_23_12_00_{stamp}.000000001");
     let ts_dir = dir.join(&ts);
     std::fs::create_dir(&ts_dir).unwrap();
@@ -64,9 +77,11 @@ fn project(dir: &Path, stamp: &str, files: &[(&str, &str)], mode: u32) {
             symlink(Path::new("..data").join(name), &visible).unwrap();
         }
     }
+    between("new links, old data");
     let old = std::fs::read_link(dir.join("..data")).ok();
     symlink(&ts, dir.join("..data_tmp")).unwrap();
     std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    between("new data, old links");
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with("..") && !files.iter().any(|(n, _)| *n == name) {
@@ -196,4 +211,59 @@ fn run_picks_up_an_atomic_configmap_update() {
     d.wait_event("the load without site.toml", |e| {
         e.ty == "profile-loaded" && e.get("file").is_some_and(|f| f.ends_with("other.toml"))
     });
+    // No update, whenever the daemon looked, was taken for a broken profile.
+    assert_eq!(
+        d.count(|e| e.ty == "profile-rejected"),
+        0,
+        "{:#?}",
+        d.lines()
+    );
+}
+
+#[test]
+fn a_half_done_update_reads_the_version_in_force() {
+    let h = host(true);
+    project(&h.profiles, "00", &[("site.toml", SITE)], 0o644);
+    let other = SITE
+        .replace("\"site\"", "\"other\"")
+        .replace("app-mode", "other-mode");
+    // site.toml goes, other.toml comes: at each step the set is the version `..data` names,
+    // never a missing file.
+    let mut seen = Vec::new();
+    project_with(
+        &h.profiles,
+        "01",
+        &[("other.toml", &other)],
+        0o644,
+        |moment| {
+            let out = h.hardend(&["check", "--format", "json"]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{moment}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let ids: Vec<String> = report["controls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["id"].as_str().unwrap().to_string())
+                .collect();
+            seen.push((moment.to_string(), ids));
+        },
+    );
+    assert_eq!(
+        seen,
+        [
+            (
+                "new links, old data".to_string(),
+                vec!["app-mode".to_string()]
+            ),
+            (
+                "new data, old links".to_string(),
+                vec!["other-mode".to_string()]
+            ),
+        ]
+    );
 }

@@ -6,8 +6,8 @@
 //! it out: each `NAME.toml` is a symlink `..data/NAME.toml`, `..data` a symlink to a timestamped
 //! directory `..2026_11_23_12_00_00.123456789` beside it, swapped atomically on every update.
 //! Such a file is read through `..data`, and the timestamped directory and the file face the
-//! usual owner and mode checks; the `..`-prefixed entries themselves are never profiles. Any
-//! other symlink is refused.
+//! usual owner and mode checks; the `..`-prefixed entries themselves are never profiles, nor is
+//! a key whose file is not in the current `..data` (mid-update). Any other symlink is refused.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -59,7 +59,8 @@ impl ProfileSources {
 }
 
 /// `*.toml` files of a directory, sorted; names starting with `.` (editor and CM temp files)
-/// are skipped. A missing directory has no files.
+/// are skipped, and so are ConfigMap keys outside the version in force. A missing directory has
+/// no files.
 fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -74,7 +75,7 @@ fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name.ends_with(".toml")
+            !name.starts_with('.') && name.ends_with(".toml") && !outside_current_version(p)
         })
         .collect();
     files.sort();
@@ -138,6 +139,16 @@ fn projected(path: &Path) -> Option<PathBuf> {
         }
         _ => None,
     }
+}
+
+/// A ConfigMap key whose file is not in the version `..data` names: the kubelet links a new key
+/// before it swaps `..data`, and unlinks a removed key after. Until then the link dangles, and
+/// the key is not part of the version in force, so it is no profile yet (or any more); the swap
+/// and the unlink are changes in the directory, which make the daemon load again.
+fn outside_current_version(path: &Path) -> bool {
+    projected(path).is_some_and(|current| {
+        std::fs::symlink_metadata(current).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    })
 }
 
 fn parse_text(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> Option<super::ProfileFile> {
