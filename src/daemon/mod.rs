@@ -698,7 +698,10 @@ impl Daemon {
             tracing::warn!("cannot write the status file: {e}");
         }
         if let Some(path) = &self.cfg.settings.metrics_file {
-            let pending = (self.results.details.iter())
+            let pending = self
+                .results
+                .details
+                .iter()
                 .filter(|(_, c)| c.restart_required)
                 .map(|(i, _)| *i);
             let gauges = Gauges::of(
