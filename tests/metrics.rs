@@ -344,3 +344,101 @@ value = ["unix:///run/docker.sock"]
     );
     assert_promtool_accepts(&metrics);
 }
+
+/// A burst of drift on many controls: every revert is counted, but the file is replaced only a
+/// few times (coalesced with the status file, at most every 250 ms), not once per event.
+#[test]
+fn a_drift_storm_is_coalesced_into_few_writes() {
+    const N: usize = 60;
+    let (h, metrics) = host(true);
+    let mut profile = String::from("[profile]\nname = \"storm\"\npolicy = \"enforce\"\n");
+    for i in 0..N {
+        h.file(&format!("/etc/storm/{i}.conf"), b"x\n", 0o640);
+        profile.push_str(&format!(
+            "\n[[control]]\nid = \"storm-{i}\"\ntitle = \"t\"\nkind = \"file-mode\"\npath = \"/etc/storm/{i}.conf\"\nmode = \"0640\"\n"
+        ));
+    }
+    h.profile("30-storm.toml", &profile);
+    let d = h.start();
+    wait_sample(
+        &metrics,
+        "hardend_controls{profile=\"storm\",status=\"pass\"} 60",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(400));
+
+    // Count the renames onto the metrics file from here on.
+    let mut inotify = inotify::Inotify::init().unwrap();
+    inotify
+        .watches()
+        .add(metrics.parent().unwrap(), inotify::WatchMask::MOVED_TO)
+        .unwrap();
+    let start = std::time::Instant::now();
+    for i in 0..N {
+        chmod(&h.path(&format!("/etc/storm/{i}.conf")), 0o666);
+    }
+    wait_until("every storm file reverted", || {
+        (0..N).all(|i| mode_of(&h.path(&format!("/etc/storm/{i}.conf"))) == Some(0o640))
+    });
+    let reverts = |d: &Daemon| {
+        d.count(|e| {
+            e.ty == "drift-reverted" && e.get("control").is_some_and(|c| c.starts_with("storm-"))
+        })
+    };
+    wait_until("every revert reported", || reverts(&d) == N);
+    let total: u64 = wait_for(std::time::Duration::from_secs(10), "the counters", || {
+        let sum: u64 = samples(&metrics)
+            .iter()
+            .filter(|l| l.starts_with("hardend_reverts_total{control=\"storm-"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        (sum == N as u64).then_some(sum)
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(total, N as u64);
+    let mut buffer = [0u8; 4096];
+    let mut renames = 0;
+    // Non-blocking reads until the queue is empty (WouldBlock).
+    while let Ok(events) = inotify.read_events(&mut buffer) {
+        let mut any = false;
+        for e in events {
+            any = true;
+            renames += usize::from(e.name.is_some_and(|n| n == "hardend.prom"));
+        }
+        if !any {
+            break;
+        }
+    }
+    let bound = elapsed.as_millis() as usize / 250 + 2;
+    eprintln!("storm: {renames} writes for {N} reverts in {elapsed:?}");
+    assert!(
+        (1..=bound).contains(&renames),
+        "{renames} writes of the metrics file for {N} reverts in {elapsed:?} (at most {bound})"
+    );
+}
+
+/// A metrics directory that does not exist: one warning, the daemon goes on, and the file
+/// appears once the directory does.
+#[test]
+fn a_missing_directory_is_warned_about_once() {
+    let (h, metrics) = host(true);
+    std::fs::remove_dir(metrics.parent().unwrap()).unwrap();
+    let d = h.start();
+    let app = h.path("/etc/app/app.conf");
+    for n in 0..3 {
+        chmod(&app, 0o666);
+        d.wait_event_after(n, "a revert", |e| e.is("drift-reverted", "app-mode"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let warnings = d
+        .lines()
+        .iter()
+        .filter(|l| l.contains("cannot write the metrics file"))
+        .count();
+    assert_eq!(warnings, 1, "{:#?}", d.lines());
+    mkdirs(metrics.parent().unwrap());
+    chmod(&app, 0o666);
+    wait_sample(
+        &metrics,
+        "hardend_reverts_total{control=\"app-mode\",kind=\"file-mode\"} 4",
+    );
+}
