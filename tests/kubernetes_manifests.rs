@@ -237,5 +237,23 @@ fn the_daemonset_is_wired_to_its_configmaps_and_the_metrics_directory() {
         .map(|c| c.as_str().unwrap())
         .collect();
     assert_eq!(dropped, ["ALL"]);
+    // Each added capability is explained in the manifest; a new one must be a decision.
+    let added: Vec<&str> = sc["capabilities"]["add"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "CHOWN",
+            "FOWNER",
+            "FSETID",
+            "DAC_OVERRIDE",
+            "SYS_ADMIN",
+            "SYS_PTRACE"
+        ]
+    );
     assert_eq!(pod["hostPID"].as_bool(), Some(false));
 }
