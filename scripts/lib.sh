@@ -48,5 +48,22 @@ ensure_rust() {
 BUILD_PACKAGES=(gcc libc6-dev pkg-config)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
-# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils)
+# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), promtool for the metrics file
+# (prometheus; installing it starts no service, see ensure_packages), python3 and its venv
+# module for kubernetes-validate (ensure_kubernetes_validate).
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils prometheus python3 python3-venv)
+
+# ensure_kubernetes_validate: kubernetes-validate from PyPI in target/tools/k8s-venv, for
+# tests/kubernetes_manifests.rs. It bundles the Kubernetes JSON schemas, so validating needs no
+# network (the test runs it in a network namespace of its own); only installing it does.
+KUBERNETES_VALIDATE_VERSION=1.37.0
+ensure_kubernetes_validate() {
+    local venv=target/tools/k8s-venv
+    if [ "$("$venv/bin/kubernetes-validate" --version 2>/dev/null)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
+        echo "installing: kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $venv" >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check \
+            "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    fi
+}

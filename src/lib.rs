@@ -15,6 +15,7 @@ pub mod fs;
 pub mod journal;
 pub mod kinds;
 pub mod kubelet;
+pub mod metrics;
 pub mod profile;
 pub mod report;
 pub mod service;

@@ -25,6 +25,9 @@ pub struct Settings {
     /// Re-drifts of one target within `fight_window` that make a fight; 0 turns detection off.
     pub fight_limit: u32,
     pub fight_window: Duration,
+    /// The Prometheus text file `run` keeps current (a host path, even under `--root`: it is
+    /// node_exporter's, not a managed target); `None` = no metrics.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(1),
             fight_limit: 5,
             fight_window: Duration::from_secs(10),
+            metrics_file: None,
         }
     }
 }
@@ -110,6 +114,20 @@ impl Settings {
                 Err(_) => r.error(v.location, "`fight_limit` must be 0 or a positive integer"),
             }
         }
+        if let Some(v) = r.str("metrics_file") {
+            let path = PathBuf::from(&v.value);
+            if !path.is_absolute() || path.file_name().is_none() || v.value.ends_with('/') {
+                r.error(
+                    v.location,
+                    format!(
+                        "`metrics_file` = {:?} must be the absolute path of a file (e.g. \"/var/lib/node_exporter/textfile_collector/hardend.prom\")",
+                        v.value
+                    ),
+                );
+            } else {
+                s.metrics_file = Some(path);
+            }
+        }
         r.finish();
         Some(s)
     }
@@ -175,5 +193,42 @@ mod tests {
             e,
             "h.toml:1:1: error: unknown key `enforse` in the settings (did you mean `enforce`?)"
         );
+    }
+
+    #[test]
+    fn metrics_file_is_an_absolute_file_path() {
+        let mut d = Diagnostics::default();
+        let s = Settings::parse(
+            Path::new("h.toml"),
+            "metrics_file = \"/var/lib/node_exporter/textfile_collector/hardend.prom\"\n",
+            &mut d,
+        )
+        .unwrap();
+        assert!(!d.has_errors());
+        assert_eq!(
+            s.metrics_file.as_deref(),
+            Some(Path::new(
+                "/var/lib/node_exporter/textfile_collector/hardend.prom"
+            ))
+        );
+        for (text, message) in [
+            (
+                "enforce = true\nmetrics_file = \"hardend.prom\"\n",
+                "h.toml:2:16: error: `metrics_file` = \"hardend.prom\" must be the absolute path of a file",
+            ),
+            (
+                "metrics_file = \"/var/lib/\"\n",
+                "h.toml:1:16: error: `metrics_file` = \"/var/lib/\" must be the absolute path of a file",
+            ),
+            (
+                "metrics_file = true\n",
+                "h.toml:1:16: error: `metrics_file`",
+            ),
+        ] {
+            let mut d = Diagnostics::default();
+            Settings::parse(Path::new("h.toml"), text, &mut d);
+            let e = d.errors().next().expect("an error").to_string();
+            assert!(e.starts_with(message), "{e}");
+        }
     }
 }

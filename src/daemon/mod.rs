@@ -27,6 +27,7 @@ use crate::diag::Diagnostics;
 use crate::engine::{ControlResult, Engine, Status};
 use crate::fs::{Root, TrustPolicy};
 use crate::journal::{self, Action, Event, EventType};
+use crate::metrics::{Gauges, Metrics};
 use crate::profile::{self, last_good, Policy, ProfileSet, ProfileSources};
 use crate::service;
 use crate::settings::Settings;
@@ -102,6 +103,8 @@ struct Daemon {
     /// Set while the profiles in force are the last-known-good copy (saved at this time),
     /// because the files on disk were rejected at start.
     last_good_since: Option<String>,
+    /// Counters for the metrics file, written with the status file.
+    metrics: Metrics,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; returns the exit code.
@@ -157,6 +160,7 @@ impl Daemon {
             status_due: None,
             last_status_line: String::new(),
             last_good_since,
+            metrics: Metrics::default(),
             cfg,
         };
         loaded_event(&daemon.engine.set, daemon.last_good_since.as_deref());
@@ -407,6 +411,7 @@ impl Daemon {
             e.action = Some(Action::Reverted);
             e.latency_us = at.map(|t| u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
             journal::emit(&e);
+            self.metrics.note(&e);
             if after.restart_required {
                 let mut r = control_event(EventType::RestartRequired, after);
                 r.action = Some(Action::Skipped);
@@ -432,6 +437,7 @@ impl Daemon {
                         backoff.as_secs()
                     );
                     journal::emit(&f);
+                    self.metrics.note(&f);
                 }
             }
         } else {
@@ -440,6 +446,7 @@ impl Daemon {
                 let mut e = control_event(EventType::RevertFailed, after);
                 e.action = Some(Action::Failed);
                 journal::emit(&e);
+                self.metrics.note(&e);
                 self.said.insert(after.id.clone(), said);
             }
         }
@@ -468,6 +475,7 @@ impl Daemon {
                 _ => Action::Skipped,
             });
             journal::emit(&e);
+            self.metrics.note(&e);
         }
         // Passing states need no memory: the next failure is news either way.
         if r.status.is_failure() {
@@ -640,6 +648,7 @@ impl Daemon {
             Ok(s) => s,
             Err(diags) => {
                 reject(&diags);
+                self.metrics.note_rejected_reload();
                 self.flush_status();
                 service::ready(&self.last_status_line);
                 return;
@@ -667,7 +676,10 @@ impl Daemon {
                 self.rearm();
                 crate::sys::release_free_memory();
             }
-            Err(diags) => reject(&diags),
+            Err(diags) => {
+                reject(&diags);
+                self.metrics.note_rejected_reload();
+            }
         }
         self.status_due = Some(Instant::now());
         self.flush_status();
@@ -709,6 +721,22 @@ impl Daemon {
         };
         if let Err(e) = status.save(&self.cfg.state_dir) {
             tracing::warn!("cannot write the status file: {e}");
+        }
+        if let Some(path) = &self.cfg.settings.metrics_file {
+            let pending = self
+                .results
+                .details
+                .iter()
+                .filter(|(_, c)| c.restart_required)
+                .map(|(i, _)| *i);
+            let gauges = Gauges::of(
+                &self.engine.set,
+                &self.results.status,
+                pending,
+                &self.last_convergence,
+                self.cfg.settings.enforce,
+            );
+            self.metrics.write(path, &gauges);
         }
         let line = status.one_line();
         if line != self.last_status_line {

@@ -1,9 +1,16 @@
 //! Finding and reading profile files: built-in profiles (enabled by the settings, masked by a
 //! drop-in of the same file name) first, then drop-ins in lexical order. Every file is refused
 //! unless root owns it and only root can write it (and its directory), as sshd's StrictModes.
+//!
+//! A drop-in directory that is a Kubernetes ConfigMap volume is understood as the kubelet lays
+//! it out: each `NAME.toml` is a symlink `..data/NAME.toml`, `..data` a symlink to a timestamped
+//! directory `..2026_11_23_12_00_00.123456789` beside it, swapped atomically on every update.
+//! Such a file is read through `..data`, and the timestamped directory and the file face the
+//! usual owner and mode checks; the `..`-prefixed entries themselves are never profiles, nor is
+//! a key whose file is not in the current `..data` (mid-update). Any other symlink is refused.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::model::ProfileSet;
 use super::parse::parse_file;
@@ -52,7 +59,8 @@ impl ProfileSources {
 }
 
 /// `*.toml` files of a directory, sorted; names starting with `.` (editor and CM temp files)
-/// are skipped. A missing directory has no files.
+/// are skipped, and so are ConfigMap keys outside the version in force. A missing directory has
+/// no files.
 fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -67,7 +75,7 @@ fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name.ends_with(".toml")
+            !name.starts_with('.') && name.ends_with(".toml") && !outside_current_version(p)
         })
         .collect();
     files.sort();
@@ -91,7 +99,9 @@ pub fn load_with_texts(
     let mut diags = Diagnostics::default();
     let mut texts = Vec::new();
     for path in sources.files(&mut diags) {
-        match read_trusted(&path, &sources.trust) {
+        // A ConfigMap's entry is read through its `..data` link (see `projected`).
+        let real = projected(&path).unwrap_or_else(|| path.clone());
+        match read_trusted(&real, &sources.trust) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => texts.push((path, text)),
                 Err(e) => diags.file_error(&path, format!("not UTF-8 text: {}", e.utf8_error())),
@@ -123,6 +133,43 @@ pub fn merge_texts(
         set.waivers.shrink_to_fit();
         Ok((set, diags))
     }
+}
+
+/// The kubelet's name for the link to the current data of a ConfigMap volume.
+const KUBERNETES_DATA_DIR: &str = "..data";
+
+/// Where a ConfigMap volume's `DIR/NAME` really is: `DIR/..data/NAME` when `NAME` is the symlink
+/// `..data/NAME` and `..data` links to one `..`-prefixed directory beside it (the kubelet's
+/// AtomicWriter layout). `None` for anything else, which is then read as it is.
+///
+/// The links are read by name, then the file is opened through `..data` by [`read_trusted`],
+/// which checks what it opened: a `..data` swapped in between is still held to the owner and
+/// mode rules (only root can write the directory anyway).
+fn projected(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let name = path.file_name()?;
+    let data = Path::new(KUBERNETES_DATA_DIR);
+    if std::fs::read_link(path).ok()? != data.join(name) {
+        return None;
+    }
+    let current = std::fs::read_link(dir.join(data)).ok()?;
+    let mut parts = current.components();
+    match (parts.next(), parts.next()) {
+        (Some(Component::Normal(ts)), None) if ts.to_string_lossy().starts_with("..") => {
+            Some(dir.join(data).join(name))
+        }
+        _ => None,
+    }
+}
+
+/// A ConfigMap key whose file is not in the version `..data` names: the kubelet links a new key
+/// before it swaps `..data`, and unlinks a removed key after. Until then the link dangles, and
+/// the key is not part of the version in force, so it is no profile yet (or any more); the swap
+/// and the unlink are changes in the directory, which make the daemon load again.
+fn outside_current_version(path: &Path) -> bool {
+    projected(path).is_some_and(|current| {
+        std::fs::symlink_metadata(current).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    })
 }
 
 fn parse_text(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> Option<super::ProfileFile> {
@@ -169,6 +216,8 @@ pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostic
 /// A file about to be installed: it must already be a regular file that root owns and that
 /// neither group nor others can write; its directory (often /tmp) is not judged.
 fn read_candidate(path: &Path, trust: &TrustPolicy) -> Result<Vec<u8>, String> {
+    let projected = projected(path);
+    let path = projected.as_deref().unwrap_or(path);
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !meta.file_type().is_file() {
         return Err("refused: not a regular file".into());
