@@ -44,9 +44,9 @@ ensure_rust() {
     fi
 }
 
-# Build tools every script needs.
-BUILD_PACKAGES=(gcc libc6-dev pkg-config)
+# Build tools every script needs; libseccomp-dev for the libseccomp crate (seccomp profiles).
+BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
-# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils)
+# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), apparmor_parser (apparmor).
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils apparmor)
