@@ -17,10 +17,9 @@ mod filter;
 mod host;
 pub mod profile;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use crate::content_cache::ContentCache;
 
 pub use host::Host;
 
@@ -88,22 +87,12 @@ pub type Verdict = Arc<Result<Validated, SeccompError>>;
 
 /// Validates a profile for this host, from the cache when these bytes were seen before.
 pub fn validate(bytes: &[u8]) -> Verdict {
-    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Verdict>>> = OnceLock::new();
-    // A handful of profiles at most; the bound only stops a source that keeps changing from
-    // growing the map for ever.
-    const CACHE_LIMIT: usize = 64;
-    let key: [u8; 32] = Sha256::digest(bytes).into();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().expect("cache lock poisoned").get(&key) {
-        return hit.clone();
-    }
-    let verdict = Arc::new(validate_uncached(bytes, &Host::current()));
-    let mut map = cache.lock().expect("cache lock poisoned");
-    if map.len() >= CACHE_LIMIT {
-        map.clear();
-    }
-    map.insert(key, verdict.clone());
-    verdict
+    static CACHE: ContentCache<Result<Validated, SeccompError>> = ContentCache::new();
+    CACHE.get(
+        bytes,
+        || validate_uncached(bytes, &Host::current()),
+        |_| true,
+    )
 }
 
 /// Validates a profile for `host`, without the cache.

@@ -252,10 +252,12 @@ pub fn parse(bytes: &[u8]) -> Result<Profile, SeccompError> {
     Ok(profile)
 }
 
-/// serde_json appends " at line L column C", which the error shows in its own place.
+/// serde_json appends " at line L column C", which the error shows in its own place; serde
+/// calls a name outside an enum's list a "variant".
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    message.replace("unknown variant", "unknown name")
 }
