@@ -124,10 +124,11 @@ fn a_bad_profile_is_rejected_with_the_parsers_message_and_not_deployed() {
 #[test]
 fn profile_mode_and_path_are_checked_when_the_profile_loads() {
     let env = Env::new();
+    let up = "[[control]]\nid = \"aa-up\"\ntitle = \"up\"\nkind = \"apparmor-profile\"\npath = \"/etc/apparmor.d/y\"\nsource = \"../y\"\n";
     let file = env.candidate(
         "aa.toml",
         &profile(&format!(
-            "{}{}",
+            "{}{}{up}",
             aa_control("aa-mode", "/etc/apparmor.d/x", &good("x"), "audit"),
             aa_control("aa-path", "/etc/apparmor.d/local/x", &good("x"), "enforce")
         )),
