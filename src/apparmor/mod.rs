@@ -70,4 +70,17 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         assert!(!e.contains("Cache read/write"), "{e}");
     }
+
+    #[test]
+    fn every_top_level_profile_is_named_and_an_empty_file_is_refused() {
+        let text = b"profile hardend-unit-a {\n  ^hat { /x r, }\n  profile child { /y r, }\n}\n/usr/bin/hardend-unit-b {\n  /z r,\n}\n";
+        let mut names = compile(text).as_ref().clone().expect("compiles");
+        names.sort();
+        assert_eq!(names, ["/usr/bin/hardend-unit-b", "hardend-unit-a"]);
+        let e = compile(b"# nothing but a comment\n")
+            .as_ref()
+            .clone()
+            .unwrap_err();
+        assert_eq!(e, "defines no profile");
+    }
 }

@@ -14,7 +14,7 @@ mod observation;
 mod seccomp_profile;
 mod sysctl;
 
-pub use apparmor_profile::{live_target as apparmor_live_target, AppArmorProfile};
+pub use apparmor_profile::AppArmorProfile;
 pub use attrs::{is_glob, Mode};
 pub use audit_rule::AuditRule;
 pub use docker_daemon::DockerDaemon;

@@ -128,7 +128,7 @@ impl Fix {
             Fix::WriteKernel { path, .. } => path.display().to_string(),
             Fix::MergeAuditRule { path, .. } => path.display().to_string(),
             Fix::LoadAuditRule { .. } => "kernel audit rules".to_string(),
-            Fix::LoadAppArmor { names, .. } => crate::kinds::apparmor_live_target(names),
+            Fix::LoadAppArmor { names, .. } => super::apparmor_profile::live_target(names),
         }
     }
 }
