@@ -75,8 +75,11 @@ impl Validated {
     /// The warning for unknown syscall names, if any.
     pub fn warning(&self) -> Option<String> {
         (!self.unknown_syscalls.is_empty()).then(|| {
+            let library = libseccomp::ScmpVersion::current()
+                .map(|v| format!("libseccomp {v}"))
+                .unwrap_or_else(|_| "this libseccomp".to_string());
             format!(
-                "syscall name(s) this libseccomp does not know, skipped as a runtime skips them (those calls get defaultAction): {}",
+                "syscall name(s) {library} does not know, skipped as a runtime skips them (those calls get defaultAction): {}",
                 self.unknown_syscalls.join(", ")
             )
         })
