@@ -5,10 +5,11 @@
 //!   `subArchitectures`; other entries are not compiled (so Docker's default, whose map names
 //!   `SCMP_ARCH_LOONGARCH64`, still builds with a libseccomp that lacks it). Without either
 //!   list the filter covers the native architecture alone.
-//! - `excludes` drops a rule when the host architecture is listed, when the container has any
-//!   listed capability, or when the kernel is at least `minKernel`; `includes` keeps it only
-//!   when the architecture is listed, the container has every listed capability, and the
-//!   kernel is at least `minKernel`.
+//! - `excludes` drops a rule when the host architecture (Docker's names: `amd64`, `arm64`,
+//!   `x86`, `s390x`, ...) is listed, when the container has any listed capability, or when
+//!   the kernel is at least `minKernel`; `includes` keeps it only when the architecture is
+//!   listed, the container has every listed capability, and the kernel is at least
+//!   `minKernel`.
 //!
 //! The capabilities are those of a container started with the runtimes' default set (Docker's
 //! and containerd's, which the kubelet's `RuntimeDefault` uses): the filter hardend measures is
@@ -39,8 +40,9 @@ pub const DEFAULT_CAPS: &[&str] = &[
 pub struct Host {
     /// The native architecture as a profile names it; `None` on one libseccomp lacks.
     pub arch: Option<Arch>,
-    /// Go's name for it (`amd64`), which Docker's `arches` conditions use.
-    pub go_arch: &'static str,
+    /// Docker's name for it (`amd64`, `arm64`, `x86`: moby's `goToNative` table), which the
+    /// `arches` conditions use.
+    pub docker_arch: &'static str,
     /// The running kernel's version; `None` when unreadable (then `minKernel` never matches).
     pub kernel: Option<KernelVersion>,
     pub caps: Vec<String>,
@@ -48,13 +50,13 @@ pub struct Host {
 
 impl Host {
     pub fn current() -> Host {
-        let (arch, go_arch) = native();
+        let (arch, docker_arch) = native();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .ok()
             .and_then(|r| KernelVersion::parse(r.trim(), true));
         Host {
             arch,
-            go_arch,
+            docker_arch,
             kernel,
             caps: DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
         }
@@ -86,34 +88,34 @@ impl Host {
     }
 
     fn matches_any(&self, f: &Filter) -> bool {
-        f.arches.iter().any(|a| a == self.go_arch)
+        f.arches.iter().any(|a| a == self.docker_arch)
             || f.caps.iter().any(|c| self.has_cap(c))
             || f.min_kernel.is_some_and(|m| self.kernel_at_least(m))
     }
 
     fn matches_all(&self, f: &Filter) -> bool {
-        (f.arches.is_empty() || f.arches.iter().any(|a| a == self.go_arch))
+        (f.arches.is_empty() || f.arches.iter().any(|a| a == self.docker_arch))
             && f.caps.iter().all(|c| self.has_cap(c))
             && f.min_kernel.is_none_or(|m| self.kernel_at_least(m))
     }
 }
 
-/// The native architecture, from the target this binary was built for.
+/// The native architecture, from the target this binary was built for, with Docker's name.
 fn native() -> (Option<Arch>, &'static str) {
     let little = cfg!(target_endian = "little");
     match std::env::consts::ARCH {
         "x86_64" => (Some(Arch::X8664), "amd64"),
-        "x86" => (Some(Arch::X86), "386"),
+        "x86" => (Some(Arch::X86), "x86"),
         "aarch64" => (Some(Arch::Aarch64), "arm64"),
         "arm" => (Some(Arch::Arm), "arm"),
         "riscv64" => (Some(Arch::Riscv64), "riscv64"),
         "s390x" => (Some(Arch::S390X), "s390x"),
         "powerpc64" if little => (Some(Arch::Ppc64Le), "ppc64le"),
         "powerpc64" => (Some(Arch::Ppc64), "ppc64"),
-        "loongarch64" => (Some(Arch::Loongarch64), "loong64"),
-        "mips64" if little => (Some(Arch::Mipsel64), "mips64le"),
+        "loongarch64" => (Some(Arch::Loongarch64), "loongarch64"),
+        "mips64" if little => (Some(Arch::Mipsel64), "mipsel64"),
         "mips64" => (Some(Arch::Mips64), "mips64"),
-        "mips" if little => (Some(Arch::Mipsel), "mipsle"),
+        "mips" if little => (Some(Arch::Mipsel), "mipsel"),
         "mips" => (Some(Arch::Mips), "mips"),
         _ => (None, "unknown"),
     }
@@ -127,7 +129,7 @@ mod tests {
     fn host() -> Host {
         Host {
             arch: Some(Arch::X8664),
-            go_arch: "amd64",
+            docker_arch: "amd64",
             kernel: Some(KernelVersion { major: 6, minor: 1 }),
             caps: DEFAULT_CAPS.iter().map(|c| c.to_string()).collect(),
         }

@@ -197,6 +197,59 @@ mod tests {
     }
 
     #[test]
+    fn what_runc_accepts_builds() {
+        // Two conditions on one argument: libseccomp refuses them in one rule, runc makes a
+        // rule of each.
+        run(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"},{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#)
+            .expect("split into two rules");
+        // A rule with the default action: libseccomp refuses it, runc skips it.
+        run(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["ptrace"],"action":"SCMP_ACT_ERRNO"}]}"#)
+            .expect("skipped");
+        // Docker's legacy single `name`.
+        run(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"name":"read","action":"SCMP_ACT_ALLOW"}]}"#)
+            .expect("legacy name");
+    }
+
+    #[test]
+    fn what_runc_and_docker_refuse_is_an_error() {
+        let cases = [
+            (r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#, "defaultAction"),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}]}"#,
+                "archMap",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"name":"read","names":["write"],"action":"SCMP_ACT_ALLOW"}]}"#,
+                "syscalls[0].name",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":[],"action":"SCMP_ACT_ALLOW"}]}"#,
+                "syscalls[0].names",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["write"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+                "syscalls[0].action",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":70000}"#,
+                "defaultErrnoRet",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_FAST"]}"#,
+                "flags[0]",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":-1,"op":"SCMP_CMP_EQ"}]}]}"#,
+                "syscalls[0].args[0].value",
+            ),
+        ];
+        for (json, place) in cases {
+            let e = run(json).expect_err(json).to_string();
+            assert!(e.starts_with(place), "{json}: {e}");
+        }
+    }
+
+    #[test]
     fn the_cache_answers_the_same() {
         let a = validate(GOOD.as_bytes());
         let b = validate(GOOD.as_bytes());
