@@ -9,6 +9,9 @@
 //! `apparmor_parser -r`. inotify cannot see the kernel's list, so the daemon polls it. The live
 //! part is `skipped` under `--root` and `unsupported` where the kernel has no AppArmor.
 //!
+//! `rollback` restores the file only: what the kernel has loaded stays until it is unloaded
+//! or the host reboots.
+//!
 //! Limits: a profile whose text says `flags=(complain)` cannot be made to enforce by
 //! `profile_mode` (the parser has no switch for it): it stays `drift` until the text changes.
 
