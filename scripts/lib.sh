@@ -44,14 +44,15 @@ ensure_rust() {
     fi
 }
 
-# Build tools every script needs.
-BUILD_PACKAGES=(gcc libc6-dev pkg-config)
+# Build tools every script needs; libseccomp-dev for the libseccomp crate (seccomp profiles).
+BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
-# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), promtool for the metrics file
+# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), apparmor_parser (apparmor),
+# promtool for the metrics file
 # (prometheus; installing it starts no service, see ensure_packages), python3 and its venv
 # module for kubernetes-validate (ensure_kubernetes_validate).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils prometheus python3 python3-venv)
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils apparmor prometheus python3 python3-venv)
 
 # ensure_kubernetes_validate: kubernetes-validate from PyPI in target/tools/k8s-venv, for
 # tests/kubernetes_manifests.rs. It bundles the Kubernetes JSON schemas, so validating needs no

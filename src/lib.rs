@@ -4,9 +4,11 @@
 //! → `kinds` (one module per control kind) over the symlink-safe `fs` layer and the backup
 //! `store`, with results rendered by `report`.
 
+pub mod apparmor;
 pub mod audit;
 pub mod cli;
 pub mod components;
+pub mod content_cache;
 pub mod daemon;
 pub mod diag;
 pub mod docker;
@@ -18,6 +20,7 @@ pub mod kubelet;
 pub mod metrics;
 pub mod profile;
 pub mod report;
+pub mod seccomp;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -25,6 +25,8 @@ pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Resu
         },
         // Not backed up either: the rules file is, and it loads the rules at boot.
         Fix::LoadAuditRule { rule } => crate::audit::live::load(rule),
+        // Not backed up: the file is, and apparmor.service loads it at boot.
+        Fix::LoadAppArmor { path, mode, .. } => crate::apparmor::load(path, *mode),
         Fix::ReloadDocker {
             pid,
             socket,

@@ -2,14 +2,14 @@
 //! `source` file), owner, group and exact mode. A symlink at the path is replaced by the managed
 //! file through rename, never written through; a directory or device there is an `error`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::attrs::{describe, read_account, read_mode, read_paths, unknown_account, Mode};
 use super::{Context, Fix, Kind, Observation, Part};
 use crate::engine::Status;
-use crate::fs::{read_trusted, FileType};
+use crate::fs::{read_trusted, FileType, TrustPolicy};
 use crate::profile::reader::TableReader;
 
 #[derive(Debug, Clone)]
@@ -45,8 +45,22 @@ impl FileContent {
             (None, Some(s)) if s.value.starts_with('/') => {
                 Some(ContentSource::File(PathBuf::from(s.value)))
             }
+            // Relative to the profile file's directory, so that a shipped profile can name
+            // the data shipped beside it wherever the package puts both.
+            (None, Some(s))
+                if !s.value.is_empty()
+                    && Path::new(&s.value)
+                        .components()
+                        .all(|c| matches!(c, Component::Normal(_))) =>
+            {
+                let dir = r.source().path.parent().unwrap_or(Path::new("."));
+                Some(ContentSource::File(dir.join(&s.value)))
+            }
             (None, Some(s)) => {
-                r.error(s.location, "`source` must be an absolute host path");
+                r.error(
+                    s.location,
+                    "`source` must be an absolute host path, or a path without `.` or `..` relative to the profile file's directory",
+                );
                 None
             }
             (Some(_), Some(s)) => {
@@ -78,11 +92,25 @@ impl FileContent {
         })
     }
 
-    fn desired(&self, ctx: &Context) -> Result<Vec<u8>, String> {
+    /// The bytes the file must hold: the inline text, or the `source` file read with the
+    /// trust rules.
+    pub(super) fn desired(&self, ctx: &Context) -> Result<Vec<u8>, String> {
+        self.read_desired(ctx.trust)
+    }
+
+    /// Where the content comes from, for messages about it.
+    pub(super) fn origin(&self) -> String {
+        match &self.content {
+            ContentSource::Inline(_) => "inline `content`".to_string(),
+            ContentSource::File(p) => format!("source {}", p.display()),
+        }
+    }
+
+    pub(super) fn read_desired(&self, trust: &TrustPolicy) -> Result<Vec<u8>, String> {
         match &self.content {
             ContentSource::Inline(s) => Ok(s.as_bytes().to_vec()),
             ContentSource::File(p) => {
-                read_trusted(p, ctx.trust).map_err(|e| format!("source {}: {e}", p.display()))
+                read_trusted(p, trust).map_err(|e| format!("source {}: {e}", p.display()))
             }
         }
     }
@@ -119,11 +147,17 @@ impl Kind for FileContent {
 }
 
 fn observe_file(c: &FileContent, ctx: &Context, path: &Path) -> Part {
+    match c.desired(ctx) {
+        Ok(content) => observe_content(c, ctx, content),
+        Err(e) => Part::new(path.display().to_string(), Status::Error).message(e),
+    }
+}
+
+/// The file at the control's path compared with `content` (already read and, for kinds that
+/// deploy profiles, validated), with the fix that writes it.
+pub(super) fn observe_content(c: &FileContent, ctx: &Context, content: Vec<u8>) -> Part {
+    let path = c.path.as_path();
     let shown = path.display().to_string();
-    let content = match c.desired(ctx) {
-        Ok(b) => b,
-        Err(e) => return Part::new(shown, Status::Error).message(e),
-    };
     let expected = format!("{} {}:{} {}", digest(&content), c.owner, c.group, c.mode);
     let error = |msg: String| {
         Part::new(shown.clone(), Status::Error)

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod apparmor_profile;
 mod attrs;
 mod audit_rule;
 mod docker_daemon;
@@ -10,8 +11,10 @@ mod file_content;
 mod file_mode;
 mod kubelet_config;
 mod observation;
+mod seccomp_profile;
 mod sysctl;
 
+pub use apparmor_profile::AppArmorProfile;
 pub use attrs::{is_glob, Mode};
 pub use audit_rule::AuditRule;
 pub use docker_daemon::DockerDaemon;
@@ -19,6 +22,7 @@ pub use file_content::{ContentSource, FileContent};
 pub use file_mode::FileMode;
 pub use kubelet_config::KubeletConfig;
 pub use observation::{Fix, Observation, Part};
+pub use seccomp_profile::SeccompProfile;
 pub use sysctl::Sysctl;
 
 use crate::fs::{Accounts, Root, TrustPolicy};
@@ -32,6 +36,8 @@ pub const KIND_NAMES: &[&str] = &[
     "kubelet-config",
     "sysctl",
     "audit-rule",
+    "seccomp-profile",
+    "apparmor-profile",
 ];
 
 /// What a kind needs to observe its target.
@@ -81,6 +87,8 @@ pub enum KindSpec {
     Sysctl(Sysctl),
     AuditRule(AuditRule),
     KubeletConfig(KubeletConfig),
+    SeccompProfile(SeccompProfile),
+    AppArmorProfile(AppArmorProfile),
 }
 
 impl KindSpec {
@@ -93,6 +101,8 @@ impl KindSpec {
             "sysctl" => Sysctl::parse(r).map(KindSpec::Sysctl),
             "audit-rule" => AuditRule::parse(r).map(KindSpec::AuditRule),
             "kubelet-config" => KubeletConfig::parse(r).map(KindSpec::KubeletConfig),
+            "seccomp-profile" => SeccompProfile::parse(r).map(KindSpec::SeccompProfile),
+            "apparmor-profile" => AppArmorProfile::parse(r).map(KindSpec::AppArmorProfile),
             _ => None,
         }
     }
@@ -105,6 +115,8 @@ impl KindSpec {
             KindSpec::Sysctl(_) => "sysctl",
             KindSpec::AuditRule(_) => "audit-rule",
             KindSpec::KubeletConfig(_) => "kubelet-config",
+            KindSpec::SeccompProfile(_) => "seccomp-profile",
+            KindSpec::AppArmorProfile(_) => "apparmor-profile",
         }
     }
 
@@ -116,6 +128,8 @@ impl KindSpec {
             KindSpec::Sysctl(k) => k,
             KindSpec::AuditRule(k) => k,
             KindSpec::KubeletConfig(k) => k,
+            KindSpec::SeccompProfile(k) => k,
+            KindSpec::AppArmorProfile(k) => k,
         }
     }
 }

@@ -99,6 +99,14 @@ pub enum Fix {
     },
     /// Load one rule into the running kernel with auditctl (`Rule exists` is success).
     LoadAuditRule { rule: String },
+    /// Load (or replace) the profiles of a deployed AppArmor file in the kernel with
+    /// `apparmor_parser -r`, in `mode`; done after the file is written.
+    LoadAppArmor {
+        path: PathBuf,
+        mode: crate::apparmor::ProfileMode,
+        /// The profiles the file defines, for messages.
+        names: Vec<String>,
+    },
     /// SIGHUP to the running dockerd, which re-reads daemon.json and applies the reloadable
     /// keys; done after the file is written, then confirmed from its live state.
     ReloadDocker {
@@ -120,6 +128,7 @@ impl Fix {
             Fix::WriteKernel { path, .. } => path.display().to_string(),
             Fix::MergeAuditRule { path, .. } => path.display().to_string(),
             Fix::LoadAuditRule { .. } => "kernel audit rules".to_string(),
+            Fix::LoadAppArmor { names, .. } => super::apparmor_profile::live_target(names),
         }
     }
 }

@@ -113,22 +113,33 @@ fn contradictory_sysctls(set: &ProfileSet, diags: &mut Diagnostics) {
     }
 }
 
-/// A `source` file must exist and be root's, as a profile must. Only `validate` asks: at
-/// check and run time a bad source is that control's `error` while the rest proceed.
+/// A `source` file must exist and be root's, as a profile must, and a seccomp or AppArmor
+/// profile must compile. Only `validate` asks: at check and run time a bad source is that
+/// control's `error` while the rest proceed.
 pub fn check_sources(set: &ProfileSet, diags: &mut Diagnostics) {
+    let trust = crate::fs::TrustPolicy { owner_uid: 0 };
     for control in &set.controls {
-        if let KindSpec::FileContent(FileContent {
-            content: crate::kinds::ContentSource::File(path),
-            ..
-        }) = &control.spec
-        {
-            if let Err(e) = crate::fs::read_trusted(path, &crate::fs::TrustPolicy { owner_uid: 0 })
-            {
-                diags.error(
-                    control.origin.clone(),
-                    format!("control `{}`: source {}: {e}", control.id, path.display()),
-                );
-            }
+        let verdict = match &control.spec {
+            KindSpec::FileContent(FileContent {
+                content: crate::kinds::ContentSource::File(path),
+                ..
+            }) => crate::fs::read_trusted(path, &trust)
+                .map(|_| None)
+                .map_err(|e| format!("source {}: {e}", path.display())),
+            KindSpec::SeccompProfile(s) => s.check_content(&trust),
+            KindSpec::AppArmorProfile(a) => a.check_content(&trust).map(|()| None),
+            _ => Ok(None),
+        };
+        match verdict {
+            Ok(None) => {}
+            Ok(Some(warning)) => diags.warning(
+                control.origin.clone(),
+                format!("control `{}`: {warning}", control.id),
+            ),
+            Err(e) => diags.error(
+                control.origin.clone(),
+                format!("control `{}`: {e}", control.id),
+            ),
         }
     }
 }

@@ -8,6 +8,15 @@ pub fn describe_fix(fix: &Fix) -> String {
         Fix::WriteKernel { path, value } => format!("{}: write {value:?}", path.display()),
         Fix::MergeAuditRule { preview, .. } => describe_fix(preview),
         Fix::LoadAuditRule { rule } => format!("auditctl {rule}"),
+        Fix::LoadAppArmor { path, mode, .. } => format!(
+            "apparmor_parser -r{} {}",
+            if *mode == crate::apparmor::ProfileMode::Complain {
+                " -C"
+            } else {
+                ""
+            },
+            path.display()
+        ),
         Fix::ReloadDocker { pid, key, .. } => {
             format!("send SIGHUP to dockerd (pid {pid}) so that it applies `{key}`")
         }
