@@ -45,7 +45,8 @@ ensure_rust() {
 }
 
 # Build tools every script needs.
-BUILD_PACKAGES=(gcc libc6-dev pkg-config)
+# libseccomp-dev: the seccomp filter of `hardend run` links libseccomp.
+BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
 # unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils).

@@ -17,6 +17,7 @@ pub mod kinds;
 pub mod kubelet;
 pub mod profile;
 pub mod report;
+pub mod sandbox;
 pub mod service;
 pub mod settings;
 pub mod store;

@@ -25,6 +25,9 @@ pub struct Settings {
     /// Re-drifts of one target within `fight_window` that make a fight; 0 turns detection off.
     pub fight_limit: u32,
     pub fight_window: Duration,
+    /// `run` drops the capabilities its controls do not need, sets no_new_privs and installs
+    /// its seccomp filter; read at start only.
+    pub sandbox: bool,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(1),
             fight_limit: 5,
             fight_window: Duration::from_secs(10),
+            sandbox: true,
         }
     }
 }
@@ -77,6 +81,9 @@ impl Settings {
         let mut r = TableReader::new(&source, doc.as_table(), Some(0..0), "the settings", diags);
         if let Some(v) = r.bool("enforce") {
             s.enforce = v.value;
+        }
+        if let Some(v) = r.bool("sandbox") {
+            s.sandbox = v.value;
         }
         if r.has("builtin_profiles") {
             s.builtin_profiles = Some(

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::context::Setup;
 use super::{ChangeFormat, Cli, EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE};
 use crate::daemon::DaemonStatus;
+use crate::sandbox::SandboxStatus;
 
 pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
     let setup = Setup::load(cli)?;
@@ -47,6 +48,7 @@ pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
                 status.watched_directories,
                 status.polled_controls
             );
+            print_sandbox(&status.sandbox);
             for c in status.controls.iter().filter(|c| c.status != "pass") {
                 println!("{:<14} {}  {}: {}", c.status, c.id, c.target, c.message);
             }
@@ -57,4 +59,34 @@ pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
         .iter()
         .any(|s| status.summary.get(*s).copied().unwrap_or(0) > 0);
     Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// "sandbox on: capabilities CAP_CHOWN, CAP_FOWNER; no_new_privs; seccomp filter (97 calls)".
+fn print_sandbox(s: &SandboxStatus) {
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    let caps = if s.capabilities.is_empty() {
+        "none".to_string()
+    } else {
+        s.capabilities.join(", ")
+    };
+    println!(
+        "sandbox {}: capabilities {caps}; no_new_privs {}; seccomp filter {}",
+        if s.enabled {
+            "on"
+        } else {
+            "off (sandbox = false)"
+        },
+        on_off(s.no_new_privs),
+        if s.seccomp_filter {
+            format!("on ({} system calls allowed)", s.allowed_syscalls)
+        } else {
+            "off".to_string()
+        },
+    );
+    for (cap, controls) in &s.restart_needed {
+        println!(
+            "restart needed: {cap} was dropped at start and is needed by {}",
+            controls.join(", ")
+        );
+    }
 }

@@ -28,6 +28,7 @@ use crate::engine::{ControlResult, Engine, Status};
 use crate::fs::{Root, TrustPolicy};
 use crate::journal::{self, Action, Event, EventType};
 use crate::profile::{self, Policy, ProfileSet, ProfileSources};
+use crate::sandbox::Sandbox;
 use crate::service;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -81,6 +82,7 @@ impl Said {
 
 struct Daemon {
     cfg: DaemonConfig,
+    sandbox: Sandbox,
     /// How many controls the poll timer serves (counted at each load, not per event).
     polled: usize,
     engine: Engine,
@@ -123,12 +125,17 @@ impl Daemon {
                 return Err(anyhow!("profiles rejected; nothing was evaluated"));
             }
         };
+        // Before any control is looked at: the first convergence already runs sandboxed.
+        let sandbox = Sandbox::enter(cfg.settings.sandbox, &set).context(
+            "cannot enter hardend's sandbox (`sandbox = false` in the settings runs without it)",
+        )?;
         let store = Store::open(&cfg.state_dir).map_err(|e| anyhow!("{e}"))?;
         let root = Arc::new(Root::open(cfg.root.path(), cfg.root.trusted_uid())?);
         let engine = Engine::new(Arc::new(set), root, cfg.trust);
         let host = Root::open(Path::new("/"), cfg.trust.owner_uid)?;
         let fights = Fights::new(cfg.settings.fight_limit, cfg.settings.fight_window);
         let mut daemon = Daemon {
+            sandbox,
             polled: count_polled(&engine.set),
             results: Results::new(engine.set.controls.len()),
             engine,
@@ -629,6 +636,7 @@ impl Daemon {
             Ok((set, _warnings)) => {
                 tracing::info!("reloading profiles ({why})");
                 loaded_event(&set);
+                self.sandbox.after_reload(&set, settings.sandbox);
                 let ids: HashSet<&str> = set.controls.iter().map(|c| c.id.as_str()).collect();
                 self.said.retain(|id, _| ids.contains(id.as_str()));
                 self.expired_waivers_said
@@ -679,6 +687,7 @@ impl Daemon {
             profile_files: self.engine.set.files.clone(),
             watched_directories: self.watcher.watched(),
             polled_controls: self.polled,
+            sandbox: self.sandbox.status().clone(),
             controls,
             summary,
         };

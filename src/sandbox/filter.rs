@@ -1,0 +1,155 @@
+//! The seccomp allow-list: the system calls listed in `allowlist` (data, with a reason for
+//! each) are allowed, every other one fails with EPERM.
+//!
+//! Why EPERM and not KILL_PROCESS: a call the list misses (a rare libc fallback, a new
+//! auditctl) then fails like a refused permission, the control it served becomes an `error`
+//! with that errno in the journal, and every other control stays enforced. A killed daemon
+//! would enforce nothing until systemd restarts it, and then die again on the same call.
+//! Attempts to leave the sandbox (mount, ptrace, unshare, setns, bpf, module loading, kexec,
+//! reboot) are refused either way.
+//!
+//! The filter is loaded with TSYNC, so it covers every thread the process already has;
+//! threads and programs started later inherit it.
+
+use std::collections::BTreeSet;
+
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+
+use super::SandboxError;
+
+/// The allow-list, one or more names per line, `#` starts a reason.
+const ALLOWLIST: &str = include_str!("allowlist");
+
+/// Socket families hardend and its programs open: AF_UNIX (journald, sd_notify, the Docker
+/// API) and AF_NETLINK (auditctl). No internet sockets.
+const SOCKET_FAMILIES: [libc::c_int; 2] = [libc::AF_UNIX, libc::AF_NETLINK];
+
+/// One allow-list entry: a name, and the number where this libseccomp does not know the name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub name: String,
+    pub number: Option<i32>,
+}
+
+/// Parses the allow-list; a malformed line is a programming error caught by the unit tests.
+pub fn entries() -> Vec<Entry> {
+    let mut out = BTreeSet::new();
+    for line in ALLOWLIST.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for word in line.split_whitespace() {
+            let entry = match word.split_once('=') {
+                Some((name, number)) => Entry {
+                    name: name.to_string(),
+                    number: number.parse().ok(),
+                },
+                None => Entry {
+                    name: word.to_string(),
+                    number: None,
+                },
+            };
+            out.insert(entry);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Resolves an entry for the native architecture; `None` when this architecture has no such
+/// call (`open`, `stat` and friends exist on x86_64 only).
+fn resolve(entry: &Entry) -> Option<ScmpSyscall> {
+    match entry.number {
+        Some(n) => Some(ScmpSyscall::from(n)),
+        None => ScmpSyscall::from_name(&entry.name).ok(),
+    }
+}
+
+/// Builds the filter and loads it for the whole process; returns how many calls it allows.
+/// `no_new_privs` must already be set (the kernel requires it, or CAP_SYS_ADMIN).
+pub fn install() -> Result<usize, SandboxError> {
+    let fail = |what: &str, e: libseccomp::error::SeccompError| SandboxError::Filter {
+        what: what.to_string(),
+        reason: e.to_string(),
+    };
+    let mut filter =
+        ScmpFilterContext::new(ScmpAction::Errno(libc::EPERM)).map_err(|e| fail("create", e))?;
+    // Loaded for every thread at once; no_new_privs was set by the caller, which reports it.
+    filter
+        .set_ctl_tsync(true)
+        .map_err(|e| fail("set TSYNC", e))?;
+    let mut allowed = 0;
+    for entry in entries() {
+        let Some(call) = resolve(&entry) else {
+            tracing::debug!("sandbox: no system call `{}` here", entry.name);
+            continue;
+        };
+        if entry.name == "socket" {
+            for family in SOCKET_FAMILIES {
+                let family = u64::try_from(family).expect("address families are positive");
+                filter
+                    .add_rule_conditional(
+                        ScmpAction::Allow,
+                        call,
+                        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
+                    )
+                    .map_err(|e| fail("allow socket", e))?;
+            }
+        } else {
+            filter
+                .add_rule(ScmpAction::Allow, call)
+                .map_err(|e| fail(&format!("allow {}", entry.name), e))?;
+        }
+        allowed += 1;
+    }
+    filter.load().map_err(|e| fail("load", e))?;
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_a_known_system_call_here() {
+        let entries = entries();
+        assert!(entries.len() > 80, "{entries:?}");
+        for e in &entries {
+            assert!(
+                e.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "bad name {e:?}"
+            );
+            // x86_64 has every name on the list, including the legacy ones.
+            #[cfg(target_arch = "x86_64")]
+            assert!(resolve(e).is_some(), "libseccomp does not know {e:?}");
+        }
+    }
+
+    #[test]
+    fn leaving_the_sandbox_is_not_on_the_list() {
+        let names: Vec<String> = entries().into_iter().map(|e| e.name).collect();
+        for forbidden in [
+            "mount",
+            "umount2",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "unshare",
+            "setns",
+            "bpf",
+            "init_module",
+            "finit_module",
+            "kexec_load",
+            "reboot",
+            "seccomp",
+            "capset",
+            "setuid",
+            "bind",
+            "listen",
+        ] {
+            assert!(
+                !names.iter().any(|n| n == forbidden),
+                "{forbidden} is allowed"
+            );
+        }
+    }
+}
