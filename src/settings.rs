@@ -183,4 +183,19 @@ mod tests {
             "h.toml:1:1: error: unknown key `enforse` in the settings (did you mean `enforce`?)"
         );
     }
+
+    #[test]
+    fn sandbox_is_on_unless_turned_off_and_must_be_a_boolean() {
+        let parse = |text: &str| {
+            let mut d = Diagnostics::default();
+            let s = Settings::parse(Path::new("h.toml"), text, &mut d);
+            (s, d.errors().map(|e| e.to_string()).collect::<Vec<_>>())
+        };
+        assert!(parse("").0.unwrap().sandbox);
+        assert!(!parse("sandbox = false\n").0.unwrap().sandbox);
+        let (_, errors) = parse("enforce = true\nsandbox = \"no\"\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("h.toml:2:11: error:"), "{errors:?}");
+        assert!(errors[0].contains("`sandbox`"), "{errors:?}");
+    }
 }
