@@ -18,6 +18,7 @@ const CHOWN: u32 = 0;
 const DAC_OVERRIDE: u32 = 1;
 const FOWNER: u32 = 3;
 const FSETID: u32 = 4;
+const SETPCAP: u32 = 8;
 const SYS_PTRACE: u32 = 19;
 const SYS_ADMIN: u32 = 21;
 const AUDIT_CONTROL: u32 = 30;
@@ -279,15 +280,15 @@ value = "1"
     assert!(e.message.contains("restart hardend"), "{}", e.raw);
     // Still only the capabilities it started with: a reload never regains one.
     assert_sandboxed(d.pid, FILES);
-    let v = wait_for(DEADLINE, "restart_needed in the status file", || {
+    let v = wait_for(DEADLINE, "missing_capabilities in the status file", || {
         h.status_json().filter(|v| {
-            v["sandbox"]["restart_needed"]["CAP_SYS_ADMIN"] == serde_json::json!(["dmesg"])
+            v["sandbox"]["missing_capabilities"]["CAP_SYS_ADMIN"] == serde_json::json!(["dmesg"])
         })
     });
     assert_eq!(v["sandbox"]["enabled"], true);
     let text = String::from_utf8_lossy(&h.hardend(&["status"]).stdout).into_owned();
     assert!(
-        text.contains("restart needed: CAP_SYS_ADMIN was dropped at start and is needed by dmesg"),
+        text.contains("restart needed: CAP_SYS_ADMIN is not held and is needed by dmesg"),
         "{text}"
     );
 }
@@ -354,4 +355,36 @@ value = "0"
         host_before,
         "the host's own network namespace is untouched"
     );
+}
+
+/// Started without CAP_SETPCAP (a unit whose CapabilityBoundingSet leaves it out), hardend
+/// cannot shrink its bounding set, but still drops everything else and installs its filter.
+#[test]
+fn without_setpcap_the_bounding_set_stays_and_the_rest_is_dropped() {
+    let h = file_host("");
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--bounding-set=-setpcap", "--"])
+        .arg(BIN)
+        .arg("run")
+        .args(h.global_args())
+        .env("HARDEND_SANDBOX_PROBE", "1");
+    let d = Daemon::spawn(&h, cmd);
+    d.wait_ready();
+    let s = proc_status(d.pid);
+    assert_eq!(cap_field(&s, "CapEff"), mask(FILES));
+    assert_eq!(cap_field(&s, "CapPrm"), mask(FILES));
+    let mine = proc_status(std::process::id() as i32);
+    assert_eq!(
+        cap_field(&s, "CapBnd"),
+        cap_field(&mine, "CapBnd") & !mask(&[SETPCAP])
+    );
+    assert_eq!(s["NoNewPrivs"], "1");
+    assert_eq!(s["Seccomp"], "2");
+    assert_eq!(probe_result(&d), ("EPERM".to_string(), "EPERM".to_string()));
+    let svc = h.path("/etc/app/svc.conf");
+    chmod(&svc, 0o666);
+    d.wait_event("svc.conf chmod reverted", |e| {
+        e.is("drift-reverted", "svc-mode")
+    });
+    assert_eq!(mode_of(&svc), Some(0o640));
 }

@@ -83,9 +83,9 @@ fn print_sandbox(s: &SandboxStatus) {
             "off".to_string()
         },
     );
-    for (cap, controls) in &s.restart_needed {
+    for (cap, controls) in &s.missing_capabilities {
         println!(
-            "restart needed: {cap} was dropped at start and is needed by {}",
+            "restart needed: {cap} is not held and is needed by {}",
             controls.join(", ")
         );
     }

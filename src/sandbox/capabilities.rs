@@ -111,12 +111,13 @@ pub fn keep_only(keep: &CapsHashSet) -> Result<(), SandboxError> {
             reason: e.to_string(),
         }
     };
-    // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next.
-    for cap in caps::all() {
-        // A capability this kernel does not know cannot be read, and is not there to drop.
-        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| fail("drop", Some(cap), e))?;
-        }
+    // The bounding set first: dropping from it needs CAP_SETPCAP, which goes next. Without
+    // it (a unit whose CapabilityBoundingSet left it out, a non-root run) the bounding set
+    // stays as it is; no_new_privs still keeps programs from gaining more than hardend holds.
+    if !caps::has_cap(None, CapSet::Effective, CAP_SETPCAP).unwrap_or(false) {
+        tracing::warn!("sandbox: no CAP_SETPCAP, so the bounding set is left as it is");
+    } else {
+        drop_bounding(keep).map_err(|(cap, e)| fail("drop", Some(cap), e))?;
     }
     // The ambient set is cleared on kernels that have one (4.3+).
     let _ = caps::clear(None, CapSet::Ambient);
@@ -126,6 +127,17 @@ pub fn keep_only(keep: &CapsHashSet) -> Result<(), SandboxError> {
     let effective: CapsHashSet = effective.intersection(keep).copied().collect();
     caps::set(None, CapSet::Effective, &effective).map_err(|e| fail("set effective", None, e))?;
     caps::set(None, CapSet::Permitted, &effective).map_err(|e| fail("set permitted", None, e))?;
+    Ok(())
+}
+
+/// Drops from the bounding set every capability not in `keep`.
+fn drop_bounding(keep: &CapsHashSet) -> Result<(), (Capability, caps::errors::CapsError)> {
+    for cap in caps::all() {
+        // A capability this kernel does not know cannot be read, and is not there to drop.
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| (cap, e))?;
+        }
+    }
     Ok(())
 }
 

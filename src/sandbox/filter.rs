@@ -106,6 +106,75 @@ pub fn install() -> Result<usize, SandboxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+
+    const PROFILE: &str = "profile hardend-filter-test {\n  file,\n  deny /etc/shadow r,\n}\n";
+
+    /// The programs hardend runs, with harmless arguments: list the audit rules, compile an
+    /// AppArmor profile without loading it. Each line: program, exit code, output size.
+    fn run_programs(dir: &std::path::Path) -> Vec<String> {
+        let profile = dir.join("profile");
+        std::fs::write(&profile, PROFILE).expect("write the profile");
+        let profile = profile.to_string_lossy().into_owned();
+        let runs: [(&str, Vec<&str>); 2] = [
+            ("/usr/sbin/auditctl", vec!["-l"]),
+            (
+                "/usr/sbin/apparmor_parser",
+                vec!["-Q", "-K", "-S", &profile],
+            ),
+        ];
+        runs.iter()
+            .filter(|(bin, _)| std::path::Path::new(bin).exists())
+            .map(|(bin, args)| {
+                let out = Command::new(bin)
+                    .args(args)
+                    .output()
+                    .expect("run the program");
+                format!(
+                    "program-result: {bin} exit={:?} stdout={} bytes",
+                    out.status.code(),
+                    out.stdout.len()
+                )
+            })
+            .collect()
+    }
+
+    /// The child half of [`programs_behave_the_same_under_the_filter`]: a no-op unless the
+    /// parent set the variable, so the test runner itself is never filtered.
+    #[test]
+    fn filtered_child() {
+        let Some(dir) = std::env::var_os("HARDEND_TEST_FILTER_DIR") else {
+            return;
+        };
+        nix::sys::prctl::set_no_new_privs().expect("no_new_privs");
+        install().expect("install the filter");
+        for line in run_programs(std::path::Path::new(&dir)) {
+            println!("{line}");
+        }
+    }
+
+    #[test]
+    fn programs_behave_the_same_under_the_filter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let unfiltered = run_programs(dir.path());
+        let out = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "--exact",
+                "sandbox::filter::tests::filtered_child",
+                "--nocapture",
+            ])
+            .args(["--test-threads=1"])
+            .env("HARDEND_TEST_FILTER_DIR", dir.path())
+            .output()
+            .expect("run the child");
+        assert!(out.status.success(), "{out:?}");
+        let filtered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            // libtest writes "test NAME ... " before the child's first line.
+            .filter_map(|l| l.find("program-result: ").map(|at| l[at..].to_string()))
+            .collect();
+        assert_eq!(filtered, unfiltered);
+    }
 
     #[test]
     fn every_entry_is_a_known_system_call_here() {

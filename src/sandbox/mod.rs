@@ -9,7 +9,8 @@
 //!
 //! Limits: a capability dropped at start cannot be regained. A reload that enables a control
 //! needing one writes a `restart-required` event per such control and lists it in the status
-//! file; until hardend restarts, the kernel refuses that control's changes (an `error`). The
+//! file (`missing_capabilities`); until hardend restarts, the kernel refuses that control's
+//! changes (an `error`). The
 //! same goes for turning `sandbox` on or off: it takes effect at the next start. A fight's
 //! writer is named only when hardend may read that process's `/proc/PID/fd` (CAP_SYS_PTRACE,
 //! kept only for component controls, is needed for a writer holding more capabilities).
@@ -49,9 +50,10 @@ pub struct SandboxStatus {
     pub seccomp_filter: bool,
     /// How many system calls the filter allows (0 without a filter).
     pub allowed_syscalls: usize,
-    /// Capabilities the loaded profile set needs that were dropped at start, with the controls
-    /// that need them: those controls work again after a restart of hardend.
-    pub restart_needed: BTreeMap<String, Vec<String>>,
+    /// Capabilities the loaded profile set needs that hardend does not hold (dropped at start
+    /// for an earlier set, or never given to it), with the controls that need them: the kernel
+    /// refuses those controls' changes until hardend restarts with them available.
+    pub missing_capabilities: BTreeMap<String, Vec<String>>,
 }
 
 pub struct Sandbox {
@@ -73,6 +75,12 @@ impl Sandbox {
             status: read_back(enabled, allowed),
         };
         sandbox.note_needs(set);
+        for (cap, ids) in &sandbox.status.missing_capabilities {
+            tracing::warn!(
+                "hardend was started without {cap}, which {} need; the kernel will refuse their changes",
+                ids.join(", ")
+            );
+        }
         Ok(sandbox)
     }
 
@@ -96,7 +104,7 @@ impl Sandbox {
         }
         self.note_needs(set);
         let mut by_control: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (cap, ids) in &self.status.restart_needed {
+        for (cap, ids) in &self.status.missing_capabilities {
             for id in ids {
                 by_control.entry(id).or_default().push(cap);
             }
@@ -105,7 +113,7 @@ impl Sandbox {
             let mut e = Event::new(
                 EventType::RestartRequired,
                 format!(
-                    "control {id} needs {}, which hardend's sandbox dropped at start; restart hardend for it to take effect",
+                    "control {id} needs {}, which hardend no longer holds (its sandbox keeps only what the controls loaded at start need); restart hardend for it to take effect",
                     caps.join(", ")
                 ),
             );
@@ -120,9 +128,10 @@ impl Sandbox {
         }
     }
 
-    /// Records what `set` needs that the process does not hold.
+    /// Records what `set` needs that the process does not hold (without the sandbox, only
+    /// what it was started without, which is not the sandbox's to report).
     fn note_needs(&mut self, set: &ProfileSet) {
-        self.status.restart_needed = if self.status.enabled {
+        self.status.missing_capabilities = if self.status.enabled {
             let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
             capabilities::for_set(set)
                 .into_iter()
@@ -149,7 +158,7 @@ fn read_back(enabled: bool, allowed: usize) -> SandboxStatus {
         no_new_privs: nix::sys::prctl::get_no_new_privs().unwrap_or(false),
         seccomp_filter,
         allowed_syscalls: if seccomp_filter { allowed } else { 0 },
-        restart_needed: BTreeMap::new(),
+        missing_capabilities: BTreeMap::new(),
     }
 }
 
