@@ -291,6 +291,18 @@ value = "1"
         text.contains("restart needed: CAP_SYS_ADMIN is not held and is needed by dmesg"),
         "{text}"
     );
+
+    // Turning the sandbox off takes a restart too, and says so.
+    h.settings("enforce = true\nbuiltin_profiles = []\nsandbox = false\n");
+    let e = d.wait_event("restart-required for the sandbox setting", |e| {
+        e.ty == "restart-required" && e.message.contains("`sandbox = false`")
+    });
+    assert!(
+        e.message.contains("takes effect when hardend restarts"),
+        "{}",
+        e.raw
+    );
+    assert_sandboxed(d.pid, FILES);
 }
 
 const SEND_REDIRECTS: &str = "/proc/sys/net/ipv4/conf/all/send_redirects";
