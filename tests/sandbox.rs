@@ -400,3 +400,55 @@ fn without_setpcap_the_bounding_set_stays_and_the_rest_is_dropped() {
     });
     assert_eq!(mode_of(&svc), Some(0o640));
 }
+
+/// Whether the daemon, sandboxed, can read `/proc/PID/…` links of a root process that holds
+/// every capability: the kernel's ptrace read check, which `/proc/PID/exe` of dockerd or the
+/// kubelet and a fight's `/proc/PID/fd` share. The writer of a fight, a shell holding the file
+/// open while it chmods it, is named only when the daemon kept CAP_SYS_PTRACE, which a
+/// `docker-daemon` control brings along.
+fn fight_writer(with_docker_control: bool) -> Option<String> {
+    let h = Host::new(true, "fight_limit = 2\nfight_window = \"10s\"\n");
+    let target = h.file("/etc/app/contested.conf", b"c\n", 0o644);
+    h.file("/usr/sbin/dockerd", b"", 0o755);
+    let docker = if with_docker_control {
+        "\n[[control]]\nid = \"icc\"\ntitle = \"icc\"\nkind = \"docker-daemon\"\nkey = \"icc\"\nvalue = false\npolicy = \"report\"\n"
+    } else {
+        ""
+    };
+    h.profile(
+        "10-fight.toml",
+        &format!(
+            "[profile]\nname = \"fight\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"contested\"\ntitle = \"contested\"\nkind = \"file-mode\"\npath = \"/etc/app/contested.conf\"\nmode = \"0644\"\n{docker}"
+        ),
+    );
+    let d = h.start();
+    let mut want = FILES.to_vec();
+    if with_docker_control {
+        want.push(SYS_PTRACE);
+    }
+    assert_sandboxed(d.pid, &want);
+    let mut writer = Command::new("sh")
+        .args([
+            "-c",
+            "exec 3<\"$1\"; while :; do chmod 666 \"$1\"; sleep 0.02; done",
+            "sh",
+        ])
+        .arg(&target)
+        .spawn()
+        .expect("spawn the writer");
+    let e = d.wait_event("the fight event", |e| e.is("fight", "contested"));
+    let _ = writer.kill();
+    let _ = writer.wait();
+    e.get("writer").map(str::to_string)
+}
+
+#[test]
+fn sys_ptrace_lets_the_sandboxed_daemon_read_a_full_capability_root_process() {
+    let named = fight_writer(true).expect("the writer is named with CAP_SYS_PTRACE");
+    assert!(named.contains("(sh)"), "{named}");
+    assert_eq!(
+        fight_writer(false),
+        None,
+        "without CAP_SYS_PTRACE the kernel refuses to show the writer's descriptors"
+    );
+}
