@@ -10,10 +10,10 @@
 //! Limits: a capability dropped at start cannot be regained. A reload that enables a control
 //! needing one writes a `restart-required` event per such control and lists it in the status
 //! file (`missing_capabilities`); until hardend restarts, the kernel refuses that control's
-//! changes (an `error`). The
-//! same goes for turning `sandbox` on or off: it takes effect at the next start. A fight's
-//! writer is named only when hardend may read that process's `/proc/PID/fd` (CAP_SYS_PTRACE,
-//! kept only for component controls, is needed for a writer holding more capabilities).
+//! changes (an `error`). The same goes for turning `sandbox` on or off: it takes effect at the
+//! next start. A fight's writer is named only when hardend may read that process's
+//! `/proc/PID/fd` (CAP_SYS_PTRACE, kept only for component controls, is needed for a writer
+//! holding more capabilities).
 
 mod capabilities;
 mod filter;
