@@ -255,7 +255,6 @@ mod tests {
             "finit_module",
             "kexec_load",
             "reboot",
-            "seccomp",
             "capset",
             "setuid",
             "bind",
