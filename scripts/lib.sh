@@ -44,7 +44,8 @@ ensure_rust() {
     fi
 }
 
-# Build tools every script needs; libseccomp-dev for the libseccomp crate (seccomp profiles).
+# Build tools every script needs; libseccomp-dev for the libseccomp crate (seccomp profiles,
+# and the filter `hardend run` puts on itself).
 BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev)
 
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),

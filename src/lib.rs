@@ -20,6 +20,7 @@ pub mod kubelet;
 pub mod metrics;
 pub mod profile;
 pub mod report;
+pub mod sandbox;
 pub mod seccomp;
 pub mod service;
 pub mod settings;

@@ -28,6 +28,9 @@ pub struct Settings {
     /// The Prometheus text file `run` keeps current (a host path, even under `--root`: it is
     /// node_exporter's, not a managed target); `None` = no metrics.
     pub metrics_file: Option<PathBuf>,
+    /// `run` drops the capabilities its controls do not need, sets no_new_privs and installs
+    /// its seccomp filter; read at start only.
+    pub sandbox: bool,
 }
 
 impl Default for Settings {
@@ -39,6 +42,7 @@ impl Default for Settings {
             fight_limit: 5,
             fight_window: Duration::from_secs(10),
             metrics_file: None,
+            sandbox: true,
         }
     }
 }
@@ -81,6 +85,9 @@ impl Settings {
         let mut r = TableReader::new(&source, doc.as_table(), Some(0..0), "the settings", diags);
         if let Some(v) = r.bool("enforce") {
             s.enforce = v.value;
+        }
+        if let Some(v) = r.bool("sandbox") {
+            s.sandbox = v.value;
         }
         if r.has("builtin_profiles") {
             s.builtin_profiles = Some(
@@ -230,5 +237,20 @@ mod tests {
             let e = d.errors().next().expect("an error").to_string();
             assert!(e.starts_with(message), "{e}");
         }
+    }
+
+    #[test]
+    fn sandbox_is_on_unless_turned_off_and_must_be_a_boolean() {
+        let parse = |text: &str| {
+            let mut d = Diagnostics::default();
+            let s = Settings::parse(Path::new("h.toml"), text, &mut d);
+            (s, d.errors().map(|e| e.to_string()).collect::<Vec<_>>())
+        };
+        assert!(parse("").0.unwrap().sandbox);
+        assert!(!parse("sandbox = false\n").0.unwrap().sandbox);
+        let (_, errors) = parse("enforce = true\nsandbox = \"no\"\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("h.toml:2:11: error:"), "{errors:?}");
+        assert!(errors[0].contains("`sandbox`"), "{errors:?}");
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use super::context::Setup;
 use super::{ChangeFormat, Cli, EXIT_FINDINGS, EXIT_OK, EXIT_UNUSABLE};
 use crate::daemon::DaemonStatus;
+use crate::sandbox::SandboxStatus;
 
 pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
     let setup = Setup::load(cli)?;
@@ -52,6 +53,7 @@ pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
                     "profiles: the last-known-good copy accepted at {at} (the files on disk were rejected; see `hardend validate`)"
                 );
             }
+            print_sandbox(&status.sandbox);
             for c in status.controls.iter().filter(|c| c.status != "pass") {
                 println!("{:<14} {}  {}: {}", c.status, c.id, c.target, c.message);
             }
@@ -62,4 +64,34 @@ pub fn run(cli: &Cli, format: ChangeFormat) -> anyhow::Result<i32> {
         .iter()
         .any(|s| status.summary.get(*s).copied().unwrap_or(0) > 0);
     Ok(if failing { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// "sandbox on: capabilities CAP_CHOWN, CAP_FOWNER; no_new_privs; seccomp filter (97 calls)".
+fn print_sandbox(s: &SandboxStatus) {
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    let caps = if s.capabilities.is_empty() {
+        "none".to_string()
+    } else {
+        s.capabilities.join(", ")
+    };
+    println!(
+        "sandbox {}: capabilities {caps}; no_new_privs {}; seccomp filter {}",
+        if s.enabled {
+            "on"
+        } else {
+            "off (sandbox = false)"
+        },
+        on_off(s.no_new_privs),
+        if s.seccomp_filter {
+            format!("on ({} system calls allowed)", s.allowed_syscalls)
+        } else {
+            "off".to_string()
+        },
+    );
+    for (cap, controls) in &s.missing_capabilities {
+        println!(
+            "restart needed: {cap} is not held and is needed by {}",
+            controls.join(", ")
+        );
+    }
 }

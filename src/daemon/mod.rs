@@ -29,6 +29,7 @@ use crate::fs::{Root, TrustPolicy};
 use crate::journal::{self, Action, Event, EventType};
 use crate::metrics::{Gauges, Metrics};
 use crate::profile::{self, last_good, Policy, ProfileSet, ProfileSources};
+use crate::sandbox::Sandbox;
 use crate::service;
 use crate::settings::Settings;
 use crate::store::Store;
@@ -82,6 +83,7 @@ impl Said {
 
 struct Daemon {
     cfg: DaemonConfig,
+    sandbox: Sandbox,
     /// How many controls the poll timer serves (counted at each load, not per event).
     polled: usize,
     engine: Engine,
@@ -139,12 +141,17 @@ impl Daemon {
                 }
             }
         };
+        // Before any control is looked at: the first convergence already runs sandboxed.
+        let sandbox = Sandbox::enter(cfg.settings.sandbox, &set).context(
+            "cannot enter hardend's sandbox (`sandbox = false` in the settings runs without it)",
+        )?;
         let store = Store::open(&cfg.state_dir).map_err(|e| anyhow!("{e}"))?;
         let root = Arc::new(Root::open(cfg.root.path(), cfg.root.trusted_uid())?);
         let engine = Engine::new(Arc::new(set), root, cfg.trust);
         let host = Root::open(Path::new("/"), cfg.trust.owner_uid)?;
         let fights = Fights::new(cfg.settings.fight_limit, cfg.settings.fight_window);
         let mut daemon = Daemon {
+            sandbox,
             polled: count_polled(&engine.set),
             results: Results::new(engine.set.controls.len()),
             engine,
@@ -662,6 +669,7 @@ impl Daemon {
                 keep_last_good(&self.cfg.state_dir, &texts);
                 self.last_good_since = None;
                 loaded_event(&set, None);
+                self.sandbox.after_reload(&set, settings.sandbox);
                 let ids: HashSet<&str> = set.controls.iter().map(|c| c.id.as_str()).collect();
                 self.said.retain(|id, _| ids.contains(id.as_str()));
                 self.expired_waivers_said
@@ -716,6 +724,7 @@ impl Daemon {
             last_good_since: self.last_good_since.clone(),
             watched_directories: self.watcher.watched(),
             polled_controls: self.polled,
+            sandbox: self.sandbox.status().clone(),
             controls,
             summary,
         };

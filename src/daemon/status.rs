@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fs::write_state_file;
+use crate::sandbox::SandboxStatus;
 
 pub const STATUS_FILE: &str = "status.json";
 
@@ -34,6 +35,9 @@ pub struct DaemonStatus {
     pub last_good_since: Option<String>,
     pub watched_directories: usize,
     pub polled_controls: usize,
+    /// hardend's own sandbox (absent in files written before it existed: all off).
+    #[serde(default)]
+    pub sandbox: SandboxStatus,
     /// Every control whose status is not `pass` (the passing ones are only counted, so the
     /// file stays small however many files are managed).
     pub controls: Vec<ControlStatus>,

@@ -1,0 +1,269 @@
+//! The seccomp allow-list: the system calls listed in `allowlist` (data, with a reason for
+//! each) are allowed, every other one fails with EPERM.
+//!
+//! Why EPERM and not KILL_PROCESS: a call the list misses (a rare libc fallback, a new
+//! auditctl) then fails like a refused permission, the control it served becomes an `error`
+//! with that errno in the journal, and every other control stays enforced. A killed daemon
+//! would enforce nothing until systemd restarts it, and then die again on the same call.
+//! Attempts to leave the sandbox (mount, ptrace, unshare, setns, bpf, module loading, kexec,
+//! reboot) are refused either way.
+//!
+//! The filter is loaded with TSYNC, so it covers every thread the process already has;
+//! threads and programs started later inherit it.
+
+use std::collections::BTreeSet;
+
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+
+use super::SandboxError;
+
+/// The allow-list, one or more names per line, `#` starts a reason.
+const ALLOWLIST: &str = include_str!("allowlist");
+
+/// Socket families hardend and its programs open: AF_UNIX (journald, sd_notify, the Docker
+/// API) and AF_NETLINK (auditctl). No internet sockets.
+const SOCKET_FAMILIES: [libc::c_int; 2] = [libc::AF_UNIX, libc::AF_NETLINK];
+
+/// The flags of `clone` that make new namespaces: refused, as `unshare` and `setns` are.
+const CLONE_NAMESPACES: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u64;
+
+/// Which argument of `clone` holds the flags (s390x swaps the first two).
+const CLONE_FLAGS_ARG: u32 = if cfg!(target_arch = "s390x") { 1 } else { 0 };
+
+/// One allow-list entry: a name, and the number where this libseccomp does not know the name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub name: String,
+    pub number: Option<i32>,
+}
+
+/// Parses the allow-list; a malformed line is a programming error caught by the unit tests.
+pub fn entries() -> Vec<Entry> {
+    let mut out = BTreeSet::new();
+    for line in ALLOWLIST.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for word in line.split_whitespace() {
+            let entry = match word.split_once('=') {
+                Some((name, number)) => Entry {
+                    name: name.to_string(),
+                    number: number.parse().ok(),
+                },
+                None => Entry {
+                    name: word.to_string(),
+                    number: None,
+                },
+            };
+            out.insert(entry);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Resolves an entry for the native architecture; `None` when this architecture has no such
+/// call (`open`, `stat` and friends exist on x86_64 only).
+fn resolve(entry: &Entry) -> Option<ScmpSyscall> {
+    match entry.number {
+        Some(n) => Some(ScmpSyscall::from(n)),
+        None => ScmpSyscall::from_name(&entry.name).ok(),
+    }
+}
+
+/// Builds the filter and loads it for the whole process; returns how many calls it allows.
+/// `no_new_privs` must already be set (the kernel requires it, or CAP_SYS_ADMIN).
+pub fn install() -> Result<usize, SandboxError> {
+    let fail = |what: &str, e: libseccomp::error::SeccompError| SandboxError::Filter {
+        what: what.to_string(),
+        reason: e.to_string(),
+    };
+    let mut filter =
+        ScmpFilterContext::new(ScmpAction::Errno(libc::EPERM)).map_err(|e| fail("create", e))?;
+    // Loaded for every thread at once; no_new_privs was set by the caller, which reports it.
+    filter
+        .set_ctl_tsync(true)
+        .map_err(|e| fail("set TSYNC", e))?;
+    let mut allowed = 0;
+    for entry in entries() {
+        let Some(call) = resolve(&entry) else {
+            tracing::debug!("sandbox: no system call `{}` here", entry.name);
+            continue;
+        };
+        if entry.name == "socket" {
+            for family in SOCKET_FAMILIES {
+                let family = u64::try_from(family).expect("address families are positive");
+                filter
+                    .add_rule_conditional(
+                        ScmpAction::Allow,
+                        call,
+                        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
+                    )
+                    .map_err(|e| fail("allow socket", e))?;
+            }
+        } else if entry.name == "clone" {
+            // Threads and children, never new namespaces.
+            filter
+                .add_rule_conditional(
+                    ScmpAction::Allow,
+                    call,
+                    &[ScmpArgCompare::new(
+                        CLONE_FLAGS_ARG,
+                        ScmpCompareOp::MaskedEqual(CLONE_NAMESPACES),
+                        0,
+                    )],
+                )
+                .map_err(|e| fail("allow clone", e))?;
+        } else {
+            filter
+                .add_rule(ScmpAction::Allow, call)
+                .map_err(|e| fail(&format!("allow {}", entry.name), e))?;
+        }
+        allowed += 1;
+    }
+    // clone3 passes its flags in memory, out of a filter's sight: ENOSYS makes libc (glibc
+    // 2.34+, musl) fall back to clone, as under Docker's default profile.
+    if let Ok(clone3) = ScmpSyscall::from_name("clone3") {
+        filter
+            .add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
+            .map_err(|e| fail("answer clone3 with ENOSYS", e))?;
+    }
+    filter.load().map_err(|e| fail("load", e))?;
+    Ok(allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    const PROFILE: &str = "profile hardend-filter-test {\n  file,\n  deny /etc/shadow r,\n}\n";
+
+    /// The programs hardend runs, with harmless arguments: list the audit rules, compile an
+    /// AppArmor profile without loading it. Each line: program, exit code, whether it printed.
+    fn run_programs(dir: &std::path::Path) -> Vec<String> {
+        let profile = dir.join("profile");
+        std::fs::write(&profile, PROFILE).expect("write the profile");
+        let profile = profile.to_string_lossy().into_owned();
+        let runs: [(&str, Vec<&str>); 2] = [
+            ("/usr/sbin/auditctl", vec!["-l"]),
+            (
+                "/usr/sbin/apparmor_parser",
+                vec!["-Q", "-K", "-S", &profile],
+            ),
+        ];
+        runs.iter()
+            .filter(|(bin, _)| std::path::Path::new(bin).exists())
+            .map(|(bin, args)| {
+                let out = Command::new(bin)
+                    .args(args)
+                    .output()
+                    .expect("run the program");
+                // Whether it printed, not how much: the live audit rules may change meanwhile.
+                format!(
+                    "program-result: {bin} exit={:?} printed={}",
+                    out.status.code(),
+                    !out.stdout.is_empty()
+                )
+            })
+            .collect()
+    }
+
+    /// The child half of [`programs_behave_the_same_under_the_filter`]: a no-op unless the
+    /// parent set the variable, so the test runner itself is never filtered.
+    #[test]
+    fn filtered_child() {
+        let Some(dir) = std::env::var_os("HARDEND_TEST_FILTER_DIR") else {
+            return;
+        };
+        nix::sys::prctl::set_no_new_privs().expect("no_new_privs");
+        install().expect("install the filter");
+        for line in run_programs(std::path::Path::new(&dir)) {
+            println!("{line}");
+        }
+        // Threads still start (clone3 answers ENOSYS, libc falls back to clone) ...
+        let joined = std::thread::spawn(|| 42).join().expect("join the thread");
+        println!("thread-result: {joined}");
+        // ... while a new namespace is refused.
+        let unshare = Command::new("unshare").args(["-n", "true"]).output();
+        println!(
+            "unshare-result: {}",
+            unshare.map_or("not run".to_string(), |o| o.status.success().to_string())
+        );
+    }
+
+    #[test]
+    fn programs_behave_the_same_under_the_filter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let unfiltered = run_programs(dir.path());
+        let out = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "--exact",
+                "sandbox::filter::tests::filtered_child",
+                "--nocapture",
+            ])
+            .args(["--test-threads=1"])
+            .env("HARDEND_TEST_FILTER_DIR", dir.path())
+            .output()
+            .expect("run the child");
+        assert!(out.status.success(), "{out:?}");
+        let filtered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            // libtest writes "test NAME ... " before the child's first line.
+            .filter_map(|l| l.find("program-result: ").map(|at| l[at..].to_string()))
+            .collect();
+        assert_eq!(filtered, unfiltered);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("thread-result: 42"), "{stdout}");
+        assert!(stdout.contains("unshare-result: false"), "{stdout}");
+    }
+
+    #[test]
+    fn every_entry_is_a_known_system_call_here() {
+        let entries = entries();
+        assert!(entries.len() > 80, "{entries:?}");
+        for e in &entries {
+            assert!(
+                e.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "bad name {e:?}"
+            );
+            // x86_64 has every name on the list, including the legacy ones.
+            #[cfg(target_arch = "x86_64")]
+            assert!(resolve(e).is_some(), "libseccomp does not know {e:?}");
+        }
+    }
+
+    #[test]
+    fn leaving_the_sandbox_is_not_on_the_list() {
+        let names: Vec<String> = entries().into_iter().map(|e| e.name).collect();
+        for forbidden in [
+            "mount",
+            "umount2",
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "unshare",
+            "setns",
+            "clone3",
+            "bpf",
+            "init_module",
+            "finit_module",
+            "kexec_load",
+            "reboot",
+            "capset",
+            "setuid",
+            "bind",
+            "listen",
+        ] {
+            assert!(
+                !names.iter().any(|n| n == forbidden),
+                "{forbidden} is allowed"
+            );
+        }
+    }
+}
