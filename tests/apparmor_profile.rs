@@ -7,9 +7,11 @@
 //! The live tests write one uniquely named profile into the host's `/etc/apparmor.d` and remove
 //! it (and unload it, where the kernel loaded it) when they end, passed or failed.
 
-mod common;
 #[path = "common/daemon.rs"]
 mod daemon;
+
+// The one-shot builders, as the daemon module includes them.
+use daemon::env as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

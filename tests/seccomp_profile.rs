@@ -4,9 +4,11 @@
 //! name only warns; `validate` reports the same (exit 2); the built-in default profile builds;
 //! and `hardend run` reverts drift of a deployed profile.
 
-mod common;
 #[path = "common/daemon.rs"]
 mod daemon;
+
+// The one-shot builders, as the daemon module includes them.
+use daemon::env as common;
 
 use std::path::{Path, PathBuf};
 

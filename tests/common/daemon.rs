@@ -3,14 +3,19 @@
 //! itself (readiness, STATUS=, RELOADING=, WATCHDOG=, STOPPING=), the daemon's stderr event
 //! lines parsed into fields, and polling with deadlines instead of sleeps.
 //!
-//! Included by the `tests/run_*.rs` files with `#[path = "common/daemon.rs"] mod daemon;`, so it
-//! does not depend on `tests/common/mod.rs`.
+//! Included by the `tests/run_*.rs` files with `#[path = "common/daemon.rs"] mod daemon;`; the
+//! host layout itself is `tests/common/mod.rs`'s [`Env`].
 #![allow(dead_code)]
+
+#[path = "mod.rs"]
+pub mod env;
+
+pub use env::{chmod, mkdirs, Env, BIN};
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -19,8 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_hardend");
 
 /// How long a condition that must happen may take (only reached when it does not).
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -64,11 +67,6 @@ pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     wait_for(DEADLINE, what, || f().then_some(()))
 }
 
-pub fn chmod(p: &Path, mode: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()));
-}
-
 pub fn chown(p: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::lchown(p, Some(uid), Some(gid))
         .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
@@ -101,9 +99,10 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", &hex[..16])
 }
 
-/// A temporary host layout for `hardend run`.
+/// A temporary host layout for `hardend run`: an [`Env`] with the accounts `svc`/`svcgrp`, its
+/// paths as fields, and a staging directory for writes by rename.
 pub struct Host {
-    pub tmp: tempfile::TempDir,
+    pub env: Env,
     pub base: PathBuf,
     pub root: PathBuf,
     pub profiles: PathBuf,
@@ -116,31 +115,21 @@ pub struct Host {
 impl Host {
     /// `enforce = ENFORCE`, `builtin_profiles = []` and `extra` settings lines.
     pub fn new(enforce: bool, extra: &str) -> Host {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "these tests run as root (root-owned profiles, chown)"
-        );
-        let tmp = tempfile::tempdir().expect("tempdir");
-        chmod(tmp.path(), 0o755);
-        let base = tmp.path().canonicalize().expect("canonical tempdir");
+        let settings = format!("enforce = {enforce}\nbuiltin_profiles = []\n{extra}");
+        let env = Env::with_accounts(&settings, PASSWD, GROUP);
+        let base = env.base().canonicalize().expect("canonical tempdir");
         let host = Host {
-            root: base.join("root"),
-            profiles: base.join("profiles.d"),
-            state: base.join("state"),
-            config: base.join("hardend.toml"),
+            root: env.root.clone(),
+            profiles: env.profiles.clone(),
+            state: env.state.clone(),
+            config: env.config.clone(),
             staging: base.join("staging"),
             base,
-            tmp,
+            env,
         };
-        for d in [&host.root, &host.profiles, &host.state, &host.staging] {
-            std::fs::create_dir(d).expect("mkdir");
-            chmod(d, 0o755);
+        for d in [&host.state, &host.staging] {
+            mkdirs(d);
         }
-        host.settings(&format!(
-            "enforce = {enforce}\nbuiltin_profiles = []\n{extra}"
-        ));
-        host.file("/etc/passwd", PASSWD.as_bytes(), 0o644);
-        host.file("/etc/group", GROUP.as_bytes(), 0o644);
         host
     }
 
@@ -168,31 +157,17 @@ impl Host {
 
     /// The host path of a path inside the root.
     pub fn path(&self, in_root: &str) -> PathBuf {
-        self.root.join(in_root.trim_start_matches('/'))
+        self.env.path(in_root)
     }
 
     /// A root-owned file in the root (parents created 0755).
     pub fn file(&self, in_root: &str, bytes: &[u8], mode: u32) -> PathBuf {
-        let p = self.path(in_root);
-        mkdirs(p.parent().unwrap());
-        std::fs::write(&p, bytes).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-        chown(&p, 0, 0);
-        chmod(&p, mode);
-        p
+        self.env.file(in_root, bytes, mode)
     }
 
     /// `--root … --profiles … --config … --state-dir …`
     pub fn global_args(&self) -> Vec<OsString> {
-        vec![
-            "--root".into(),
-            self.root.clone().into(),
-            "--profiles".into(),
-            self.profiles.clone().into(),
-            "--config".into(),
-            self.config.clone().into(),
-            "--state-dir".into(),
-            self.state.clone().into(),
-        ]
+        self.env.globals().into_iter().map(OsString::from).collect()
     }
 
     /// `hardend run` with this host's paths.
@@ -223,20 +198,6 @@ impl Host {
         let d = Daemon::spawn(self, self.run_command());
         d.wait_ready();
         d
-    }
-}
-
-/// `mkdir -p`, each new directory root-owned 0755.
-pub fn mkdirs(dir: &Path) {
-    let mut missing = Vec::new();
-    let mut d = dir;
-    while std::fs::symlink_metadata(d).is_err() {
-        missing.push(d.to_path_buf());
-        d = d.parent().expect("a parent");
-    }
-    for m in missing.iter().rev() {
-        std::fs::create_dir(m).unwrap_or_else(|e| panic!("mkdir {}: {e}", m.display()));
-        chmod(m, 0o755);
     }
 }
 

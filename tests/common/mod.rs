@@ -122,6 +122,11 @@ impl Env {
 
     /// A fresh host with these settings.
     pub fn with_config(settings: &str) -> Env {
+        Env::with_accounts(settings, PASSWD, GROUP)
+    }
+
+    /// A fresh host with these settings and these `/etc/passwd` and `/etc/group` in its root.
+    pub fn with_accounts(settings: &str, passwd: &str, group: &str) -> Env {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the integration tests run as root (they chown files and need root-owned profiles)"
@@ -141,8 +146,8 @@ impl Env {
         std::fs::create_dir(&env.profiles).expect("mkdir profiles.d");
         chmod(&env.profiles, 0o755);
         env.write_config(settings);
-        env.file("/etc/passwd", PASSWD.as_bytes(), 0o644);
-        env.file("/etc/group", GROUP.as_bytes(), 0o644);
+        env.file("/etc/passwd", passwd.as_bytes(), 0o644);
+        env.file("/etc/group", group.as_bytes(), 0o644);
         env
     }
 
