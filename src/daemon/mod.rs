@@ -27,6 +27,7 @@ use crate::diag::Diagnostics;
 use crate::engine::{ControlResult, Engine, Status};
 use crate::fs::{Root, TrustPolicy};
 use crate::journal::{self, Action, Event, EventType};
+use crate::kinds::KeptLookups;
 use crate::metrics::{Gauges, Metrics};
 use crate::profile::{self, last_good, Policy, ProfileSet, ProfileSources};
 use crate::sandbox::Sandbox;
@@ -360,10 +361,18 @@ impl Daemon {
             if self.fights.backed_off(&control.id, now) {
                 continue;
             }
-            let checked = self.engine.check(control);
+            let (checked, kept) = self.engine.check_for_fix(control);
             self.note_expired_waiver(&checked);
             if checked.has_fixes() && !checked.is_waived() && self.enforcing(control.policy) {
-                to_revert.push((i, checked));
+                // Only a lone revert uses the lookups its check kept (several are observed
+                // again below): a burst must not hold a directory open per drifted file.
+                if let Some((_, _, first)) = to_revert.first_mut() {
+                    *first = KeptLookups::default();
+                    drop(kept);
+                    to_revert.push((i, checked, KeptLookups::default()));
+                } else {
+                    to_revert.push((i, checked, kept));
+                }
             } else {
                 self.report(&checked);
                 self.results.record(i, &checked, &set.controls[i]);
@@ -373,11 +382,11 @@ impl Daemon {
         // revert saves its own in `perform`.
         let several = to_revert.len() > 1;
         if several {
-            let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r)| r).collect();
+            let pending: Vec<&ControlResult> = to_revert.iter().map(|(_, r, _)| r).collect();
             self.engine.save_originals(&pending, &mut self.store);
         }
         let mut reverted = false;
-        for (i, checked) in to_revert {
+        for (i, checked, kept) in to_revert {
             // Observe again right before changing: an earlier revert in this batch may have
             // rewritten a file this control shares (daemon.json), and its fix must start from
             // what is there now, never from a stale copy.
@@ -392,9 +401,9 @@ impl Daemon {
                 continue;
             }
             let before = checked;
-            let after = self
-                .engine
-                .remediate(&set.controls[i], fresh, &mut self.store, false);
+            let after =
+                self.engine
+                    .remediate_found(&set.controls[i], fresh, kept, &mut self.store, false);
             self.after_revert(&before, &after, event_at);
             self.results.record(i, &after, &set.controls[i]);
             reverted = true;

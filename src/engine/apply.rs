@@ -1,12 +1,19 @@
-//! Performing one fix: look the target up afresh, record its original in the store, then
-//! change it through the fs layer.
+//! Performing one fix: look the target up (or take the lookup the observation made an instant
+//! before), record its original in the store, then change it through the fs layer.
 
 use crate::fs::Root;
-use crate::kinds::Fix;
+use crate::kinds::{Fix, KeptLookups};
 use crate::store::Store;
 
 /// Performs a fix for `control`. The original is durable in the store before anything changes.
-pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Result<(), String> {
+/// `found`: lookups the observation just made, used instead of resolving the target again.
+pub fn perform(
+    root: &Root,
+    store: &mut Store,
+    control: &str,
+    fix: &Fix,
+    found: &KeptLookups,
+) -> Result<(), String> {
     match fix {
         // The live value is not backed up: rollback restores the persisted files, and the
         // kernel takes their values at the next boot.
@@ -20,7 +27,7 @@ pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Resu
             managed,
             ..
         } => match crate::audit::merge_fix(root, path, rule, managed)? {
-            Some(write) => perform(root, store, control, &write),
+            Some(write) => perform(root, store, control, &write, found),
             None => Ok(()),
         },
         // Not backed up either: the rules file is, and it loads the rules at boot.
@@ -39,7 +46,10 @@ pub fn perform(root: &Root, store: &mut Store, control: &str, fix: &Fix) -> Resu
             gid,
             mode,
         } => {
-            let lookup = root.lookup(path).map_err(|e| e.to_string())?;
+            let lookup = match found.take(path) {
+                Some(l) => l,
+                None => root.lookup(path).map_err(|e| e.to_string())?,
+            };
             store
                 .save_original(root, &lookup, control)
                 .map_err(|e| e.to_string())?;

@@ -16,7 +16,7 @@ pub use status::{worst, Status};
 
 use crate::components::Components;
 use crate::fs::{Accounts, Root, TrustPolicy};
-use crate::kinds::{Context, Fix, Observation, Part};
+use crate::kinds::{Context, Fix, KeptLookups, Observation, Part};
 use crate::profile::{Control, Policy, ProfileSet};
 use crate::store::Store;
 
@@ -72,11 +72,16 @@ impl Engine {
             set: &self.set,
             accounts: &self.accounts,
             trust: &self.trust,
+            found: None,
         }
     }
 
-    fn observe(&self, control: &Control) -> Observation {
-        control.spec.kind().observe(&self.context())
+    fn observe(&self, control: &Control, found: Option<&KeptLookups>) -> Observation {
+        let ctx = Context {
+            found,
+            ..self.context()
+        };
+        control.spec.kind().observe(&ctx)
     }
 
     /// The component a control needs that is absent, if any.
@@ -100,10 +105,22 @@ impl Engine {
 
     /// Observes a control without changing anything (`check`, `plan`).
     pub fn check(&self, control: &Control) -> ControlResult {
+        self.check_keeping(control, None)
+    }
+
+    /// [`Engine::check`] for a fix that follows at once ([`Engine::remediate_found`]): the
+    /// lookups of drifted targets are kept, so the fix does not resolve them again.
+    pub fn check_for_fix(&self, control: &Control) -> (ControlResult, KeptLookups) {
+        let found = KeptLookups::default();
+        let result = self.check_keeping(control, Some(&found));
+        (result, found)
+    }
+
+    fn check_keeping(&self, control: &Control, found: Option<&KeptLookups>) -> ControlResult {
         if let Some(component) = self.missing_component(control) {
             return ControlResult::not_applicable(control, component);
         }
-        let observation = self.observe(control);
+        let observation = self.observe(control, found);
         ControlResult::new(control, observation, self.waiver_state(control))
     }
 
@@ -176,6 +193,18 @@ impl Engine {
         store: &mut Store,
         explicit: bool,
     ) -> ControlResult {
+        self.remediate_found(control, result, KeptLookups::default(), store, explicit)
+    }
+
+    /// [`Engine::remediate`] with the lookups [`Engine::check_for_fix`] kept.
+    pub fn remediate_found(
+        &self,
+        control: &Control,
+        result: ControlResult,
+        found: KeptLookups,
+        store: &mut Store,
+        explicit: bool,
+    ) -> ControlResult {
         match Engine::would_change(control, &result, explicit) {
             Change::Nothing => return result,
             Change::NotByPolicy => {
@@ -194,7 +223,7 @@ impl Engine {
             if !failures.is_empty() {
                 break;
             }
-            match perform(&self.root, store, &control.id, fix) {
+            match perform(&self.root, store, &control.id, fix, &found) {
                 Ok(()) => fixed_targets.push(part.target.clone()),
                 Err(e) => failures.push(
                     Part::new(part.target.clone(), Status::Error)
@@ -204,8 +233,9 @@ impl Engine {
                 ),
             }
         }
+        drop(found);
         // Observe again: what the host shows now is the result, not what we meant to do.
-        let mut after = self.observe(control);
+        let mut after = self.observe(control, None);
         for part in &mut after.parts {
             if let Some(failed) = failures.iter().find(|f| f.target == part.target) {
                 *part = failed.clone();

@@ -352,10 +352,14 @@ impl FileMode {
             } else {
                 match ctx.root.lookup(Path::new(pattern)) {
                     Ok(l) if l.exists() => {
+                        let part = self.observe_found(ctx, &l);
+                        if part.fix.is_some() {
+                            ctx.keep(l);
+                        }
                         return Observation {
                             target: pattern.clone(),
-                            parts: vec![self.observe_found(ctx, &l)],
-                        }
+                            parts: vec![part],
+                        };
                     }
                     Ok(_) => Ok(vec![]),
                     Err(e) => Err(e),

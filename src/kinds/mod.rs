@@ -25,7 +25,7 @@ pub use observation::{Fix, Observation, Part};
 pub use seccomp_profile::SeccompProfile;
 pub use sysctl::Sysctl;
 
-use crate::fs::{Accounts, Root, TrustPolicy};
+use crate::fs::{Accounts, Lookup, Root, TrustPolicy};
 use crate::profile::reader::TableReader;
 
 /// Every kind a profile may name.
@@ -40,6 +40,21 @@ pub const KIND_NAMES: &[&str] = &[
     "apparmor-profile",
 ];
 
+/// Lookups an observation made of targets it found drifted, kept for the fix that follows at
+/// once (the daemon's revert path), so a target is not resolved twice between the kernel's
+/// event and the revert. The fix still checks that the object is the one observed.
+#[derive(Default)]
+pub struct KeptLookups(std::cell::RefCell<Vec<Lookup>>);
+
+impl KeptLookups {
+    /// The kept lookup of `path`, if the observation kept one.
+    pub fn take(&self, path: &std::path::Path) -> Option<Lookup> {
+        let mut kept = self.0.borrow_mut();
+        let i = kept.iter().position(|l| l.path == path)?;
+        Some(kept.swap_remove(i))
+    }
+}
+
 /// What a kind needs to observe its target.
 pub struct Context<'a> {
     pub root: &'a Root,
@@ -49,6 +64,18 @@ pub struct Context<'a> {
     pub accounts: &'a Accounts,
     /// Who must own `source` files (root).
     pub trust: &'a TrustPolicy,
+    /// Where to keep lookups for an immediate fix; `None` when nothing will be fixed at once
+    /// (check, plan: a report of 10,000 controls must not hold 10,000 directories open).
+    pub found: Option<&'a KeptLookups>,
+}
+
+impl Context<'_> {
+    /// Keeps the lookup of a drifted target for the fix, when one follows at once.
+    pub fn keep(&self, lookup: Lookup) {
+        if let Some(found) = self.found {
+            found.0.borrow_mut().push(lookup);
+        }
+    }
 }
 
 pub trait Kind {
