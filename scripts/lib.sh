@@ -47,6 +47,11 @@ ensure_rust() {
 # Build tools every script needs.
 BUILD_PACKAGES=(gcc libc6-dev pkg-config)
 
+# What packaging/build and its end-to-end test packaging/test/e2e use: dpkg-shlibdeps
+# (dpkg-dev) for cargo-deb, debootstrap and systemd-nspawn (systemd-container) for the Debian
+# container with systemd as PID 1, rpm to query the .rpm.
+PACKAGE_TEST_PACKAGES=(dpkg-dev debootstrap systemd-container rpm)
+
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
-# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils)
+# unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), and the above.
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils "${PACKAGE_TEST_PACKAGES[@]}")
