@@ -16,7 +16,8 @@ use clap_mangen::Man;
 use super::{Cli, EXIT_OK};
 use crate::fs::write_state_file;
 
-/// What the generated pages cannot know from clap: files, exit status, signals, the journal.
+/// What the generated pages cannot know from clap: files, exit status, signals, the journal
+/// (SEE ALSO follows, listing the subcommands' pages).
 const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
@@ -60,10 +61,6 @@ journalctl \-u hardend HARDEND_EVENT=drift\-detected \-o verbose
 .RE
 .PP
 \fBjournalctl \-x\fR adds the explanation from hardend's message catalog.
-.SH "SEE ALSO"
-\fBhardend\-check\fR(8), \fBhardend\-plan\fR(8), \fBhardend\-apply\fR(8),
-\fBhardend\-rollback\fR(8), \fBhardend\-validate\fR(8), \fBhardend\-run\fR(8),
-\fBhardend\-status\fR(8), \fBsystemctl\fR(1), \fBjournalctl\fR(1)
 "#;
 
 pub fn run(dir: &Path) -> anyhow::Result<i32> {
@@ -74,13 +71,21 @@ pub fn run(dir: &Path) -> anyhow::Result<i32> {
     let man = Man::new(pages.clone()).section("8");
     man.render(&mut page)?;
     page.extend_from_slice(MAN_EXTRA.as_bytes());
-    write(dir, "man/hardend.8", &page)?;
+    let mut see_also = Vec::new();
     for sub in pages.get_subcommands().filter(|s| !s.is_hide_set()) {
         let man = Man::new(sub.clone()).section("8");
-        let mut page = Vec::new();
-        man.render(&mut page)?;
-        write(dir, &format!("man/{}", man.get_filename()), &page)?;
+        let mut sub_page = Vec::new();
+        man.render(&mut sub_page)?;
+        write(dir, &format!("man/{}", man.get_filename()), &sub_page)?;
+        let name = sub.get_display_name().unwrap_or(sub.get_name());
+        see_also.push(format!("\\fB{}\\fR(8)", name.replace('-', "\\-")));
     }
+    see_also.extend([
+        "\\fBsystemctl\\fR(1)".into(),
+        "\\fBjournalctl\\fR(1)".into(),
+    ]);
+    page.extend_from_slice(format!(".SH \"SEE ALSO\"\n{}\n", see_also.join(",\n")).as_bytes());
+    write(dir, "man/hardend.8", &page)?;
 
     let mut cmd = without_hidden_subcommands(Cli::command());
     for (shell, name) in [
@@ -95,8 +100,8 @@ pub fn run(dir: &Path) -> anyhow::Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// The command line as completions should offer it: clap's bash and zsh generators list hidden
-/// subcommands too, so those are left out here.
+/// The command line as completions should offer it: clap's generators list hidden subcommands
+/// too, so those are left out here.
 fn without_hidden_subcommands(cmd: Command) -> Command {
     let subcommands: Vec<Command> = cmd
         .get_subcommands()
