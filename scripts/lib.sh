@@ -48,12 +48,18 @@ ensure_rust() {
 # and the filter `hardend run` puts on itself).
 BUILD_PACKAGES=(gcc libc6-dev pkg-config libseccomp-dev)
 
+# What packaging/build and its end-to-end test packaging/test/e2e use: dpkg-shlibdeps
+# (dpkg-dev) for cargo-deb, debootstrap and systemd-nspawn (systemd-container) for the Debian
+# container with systemd as PID 1, rpm to query the .rpm.
+PACKAGE_TEST_PACKAGES=(dpkg-dev debootstrap systemd-container rpm)
+
 # What the tests drive for real: dockerd and the docker client (docker.io), auditctl (auditd),
 # unshare/nsenter/mount (util-linux, mount), mkfifo (coreutils), apparmor_parser (apparmor),
 # promtool for the metrics file
 # (prometheus; installing it starts no service, see ensure_packages), python3 and its venv
-# module for kubernetes-validate (ensure_kubernetes_validate).
-TEST_PACKAGES=(docker.io auditd util-linux mount coreutils apparmor prometheus python3 python3-venv)
+# module for kubernetes-validate (ensure_kubernetes_validate), and the packaging tools above.
+TEST_PACKAGES=(docker.io auditd util-linux mount coreutils apparmor prometheus python3 python3-venv
+    "${PACKAGE_TEST_PACKAGES[@]}")
 
 # ensure_kubernetes_validate: kubernetes-validate from PyPI in target/tools/k8s-venv, for
 # tests/kubernetes_manifests.rs. It bundles the Kubernetes JSON schemas, so validating needs no

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod context;
+mod docs;
 mod evaluate;
 mod rollback;
 mod run;
@@ -93,6 +94,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ChangeFormat::Text)]
         format: ChangeFormat,
     },
+    /// Write the man pages and shell completions into DIR (used by the package build).
+    #[command(name = "generate-docs", hide = true)]
+    GenerateDocs { dir: PathBuf },
 }
 
 /// Process exit codes (DESIGN.md): 0 all good, 1 drift/conflict/error, 2 nothing evaluated.
@@ -126,6 +130,7 @@ pub fn main() -> i32 {
         Command::Validate { paths } => validate::run(&cli, paths),
         Command::Run => run::run(&cli),
         Command::Status { format } => status::run(&cli, *format),
+        Command::GenerateDocs { dir } => docs::run(dir),
     };
     match result {
         Ok(code) => code,
