@@ -82,6 +82,7 @@ enum DirError {
 
 /// A directory opened once and checked, whose entries are then opened relative to the
 /// descriptor: what is read is what was judged, whatever is renamed meanwhile.
+#[derive(Debug)]
 pub struct TrustedDir {
     fd: OwnedFd,
     path: PathBuf,
@@ -361,6 +362,47 @@ mod tests {
         let fifo = d.path().join("fifo.toml");
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o644)).expect("mkfifo");
         assert!(refusal(&fifo).contains("it is a FIFO"));
+    }
+
+    #[test]
+    fn a_trusted_dir_refuses_what_others_can_write_and_subdirs_that_are_not_directories() {
+        let (d, _f) = setup();
+        chmod(d.path(), 0o777);
+        let err = TrustedDir::open(d.path(), &ROOT, false).expect_err("0777");
+        assert!(
+            err.to_string()
+                .contains("refused: the directory is writable by group (mode 0777);"),
+            "{err}"
+        );
+        chmod(d.path(), 0o755);
+        let dir = TrustedDir::open(d.path(), &ROOT, false).expect("0755");
+        let real = d.path().join("real");
+        std::fs::create_dir(&real).expect("mkdir");
+        chmod(&real, 0o755);
+        std::fs::write(real.join("x.toml"), b"x").expect("write");
+        chmod(&real.join("x.toml"), 0o644);
+        std::os::unix::fs::symlink("real", d.path().join("link")).expect("symlink");
+        std::os::unix::fs::symlink("nowhere", d.path().join("dangling")).expect("symlink");
+        let sub = dir
+            .subdir(OsStr::new("real"), &ROOT)
+            .expect("a real directory");
+        assert_eq!(sub.read(OsStr::new("x.toml"), &ROOT).expect("read"), b"x");
+        for (name, reason) in [
+            ("link", "it is a symlink;"),
+            ("x.toml", "it is a regular file, not a directory;"),
+        ] {
+            let err = dir.subdir(OsStr::new(name), &ROOT).expect_err(name);
+            assert!(err.to_string().contains(reason), "{err}");
+        }
+        chmod(&real, 0o775);
+        let err = dir.subdir(OsStr::new("real"), &ROOT).expect_err("0775");
+        assert!(err.to_string().contains("writable by group"), "{err}");
+        assert!(dir.contains(OsStr::new("dangling")).expect("lstat"));
+        assert!(!dir.contains(OsStr::new("nope")).expect("lstat"));
+        assert_eq!(
+            dir.read_link(OsStr::new("link")).expect("readlink"),
+            Path::new("real")
+        );
     }
 
     #[test]
