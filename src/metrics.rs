@@ -5,10 +5,12 @@
 //! `hardend_drift_detected_total` every drift seen (reverted, failed to revert, or reported:
 //! report-only handling reports each distinct drifted state once, as the journal does),
 //! `hardend_reverts_total`, `hardend_revert_failures_total`, `hardend_fights_total`,
-//! `hardend_conflicts_total`, `hardend_profile_rejections_total` (rejected reloads), and the
+//! `hardend_conflicts_total`, `hardend_profile_rejections_total` (rejected loads, at start or
+//! reload), and the
 //! `hardend_revert_latency_seconds` histogram of the journal's `HARDEND_LATENCY_US`. Gauges
 //! describe the state at the last write: controls by status and profile, pending restarts by
-//! component, the last convergence time.
+//! component, the last convergence time, and whether the profiles in force are the
+//! last-known-good copy (`hardend_profiles_last_known_good`).
 //!
 //! # Invariants
 //! - The file is replaced atomically (temp file, fsync, rename, fsync of the directory), so the
@@ -99,17 +101,21 @@ pub struct Gauges<'a> {
     /// Unix time of the last full convergence (start, reload), if any.
     last_convergence: Option<f64>,
     enforce: bool,
+    /// The profiles in force are the last-known-good copy: the files were rejected at start.
+    last_known_good: bool,
 }
 
 impl<'a> Gauges<'a> {
     /// Gathers the gauges from the set in force, each control's last status (by index), the
-    /// indexes of controls pending a restart, and the last convergence time (RFC 3339).
+    /// indexes of controls pending a restart, the last convergence time (RFC 3339), and whether
+    /// the set is the last-known-good copy.
     pub fn of(
         set: &'a ProfileSet,
         statuses: &[Option<Status>],
         pending_restart: impl IntoIterator<Item = usize>,
         last_convergence: &str,
         enforce: bool,
+        last_known_good: bool,
     ) -> Gauges<'a> {
         let mut controls = BTreeMap::new();
         let profiles: BTreeSet<&str> = set.controls.iter().map(|c| c.profile.as_str()).collect();
@@ -144,6 +150,7 @@ impl<'a> Gauges<'a> {
             pending_restarts,
             last_convergence,
             enforce,
+            last_known_good,
         }
     }
 }
@@ -198,8 +205,9 @@ impl Metrics {
         }
     }
 
-    /// Counts a profile or settings reload that was rejected (the last good set stays).
-    pub fn note_rejected_reload(&mut self) {
+    /// Counts a rejected load of the profiles or settings: at start (the daemon then runs from
+    /// the last-known-good copy) or at a reload (the last good set stays).
+    pub fn note_rejection(&mut self) {
         self.profile_rejections += 1;
     }
 
@@ -251,6 +259,18 @@ impl Metrics {
             "1 when `run` reverts drift of enforce-policy controls (enforce = true), 0 when it only reports.",
         );
         sample(&mut out, "hardend_enforce", &[], u64::from(g.enforce));
+        family(
+            &mut out,
+            "hardend_profiles_last_known_good",
+            "gauge",
+            "1 while the profiles in force are the last-known-good copy because the files on disk were rejected at start, 0 when they are the files on disk.",
+        );
+        sample(
+            &mut out,
+            "hardend_profiles_last_known_good",
+            &[],
+            u64::from(g.last_known_good),
+        );
         family(
             &mut out,
             "hardend_controls",
@@ -338,7 +358,7 @@ impl Metrics {
             &mut out,
             "hardend_profile_rejections_total",
             "counter",
-            "Reloads whose profiles or settings were rejected; the last good set stayed in force.",
+            "Loads of the profiles or settings that were rejected: at start (hardend then runs from the last-known-good copy) or at a reload (the last good set stays in force).",
         );
         sample(
             &mut out,
@@ -497,7 +517,7 @@ mod tests {
             None,
         ));
         m.note(&event(EventType::Fight, "a", Some(Action::Skipped), None));
-        m.note_rejected_reload();
+        m.note_rejection();
         let text = m.render(&Gauges::default());
         for line in [
             "hardend_drift_detected_total{control=\"a\",kind=\"file-mode\"} 3",
@@ -556,10 +576,12 @@ mod tests {
             [0],
             "2026-11-23T12:00:00.5Z",
             true,
+            true,
         );
         let text = Metrics::default().render(&g);
         for line in [
             "hardend_enforce 1",
+            "hardend_profiles_last_known_good 1",
             "hardend_controls{profile=\"p\",status=\"fixed\"} 1",
             "hardend_controls{profile=\"p\",status=\"pass\"} 0",
             "hardend_pending_restarts{component=\"docker\"} 1",

@@ -140,7 +140,7 @@ fn a_configmap_file_still_faces_the_owner_and_mode_rules() {
     assert_code(&out, 2);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("..data/site.toml") && err.contains("writable by group"),
+        err.contains(".000000001/site.toml") && err.contains("writable by group"),
         "{err}"
     );
 }
@@ -265,5 +265,190 @@ fn a_half_done_update_reads_the_version_in_force() {
                 vec!["other-mode".to_string()]
             ),
         ]
+    );
+}
+
+/// Whoever can write the directory holding the links can plant a whole layout (`..data`, a
+/// timestamped directory, the key links) that leads to any file root owns: a drop-in directory
+/// that group or others can write is refused, naming it, as it is for a plain drop-in.
+#[test]
+fn a_layout_in_a_directory_others_can_write_is_refused() {
+    let h = host(true);
+    project(&h.profiles, "00", &[("site.toml", SITE)], 0o644);
+    chmod(&h.profiles, 0o777);
+    let out = h.hardend(&["validate"]);
+    assert_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let dir = format!(
+        "{}: refused: the directory is writable by group (mode 0777) and not a read-only mount",
+        h.profiles.display()
+    );
+    assert!(err.contains(&dir), "expected {dir:?} in:\n{err}");
+    // The daemon does not start from it either (there is no last-known-good copy).
+    let out = h.hardend(&["check"]);
+    assert_code(&out, 2);
+    chmod(&h.profiles, 0o775);
+    let err = String::from_utf8_lossy(&h.hardend(&["validate"]).stderr).into_owned();
+    assert!(err.contains("writable by group (mode 0775)"), "{err}");
+}
+
+/// A bind mount of `dir` on itself, read-only, for as long as it lives.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn new(dir: &Path) -> ReadOnlyMount {
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .output()
+                .expect("mount");
+            assert!(out.status.success(), "mount {args:?}: {out:?}");
+        };
+        run(&["--bind"]);
+        let mount = ReadOnlyMount(dir.to_path_buf());
+        run(&["-o", "remount,bind,ro"]);
+        mount
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The kubelet's case: the volume's directory is 0777 on the node, and the volume is mounted
+/// read-only into the container. Nobody can plant entries through a read-only mount, so there
+/// the mode of the directory holding the links does not matter.
+#[test]
+fn a_layout_on_a_read_only_mount_is_read_whatever_the_directory_mode() {
+    let h = host(true);
+    project(&h.profiles, "00", &[("site.toml", SITE)], 0o644);
+    chmod(&h.profiles, 0o777);
+    let _ro = ReadOnlyMount::new(&h.profiles);
+    let out = h.hardend(&["validate"]);
+    assert_code(&out, 0);
+}
+
+/// `..data` must lead to a real directory beside it: a `..X` that is itself a symlink could
+/// lead to any directory root owns.
+#[test]
+fn a_timestamped_directory_that_is_a_symlink_is_refused() {
+    let h = host(true);
+    let elsewhere = h.staging.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    chmod(&elsewhere, 0o755);
+    std::fs::write(elsewhere.join("site.toml"), SITE).unwrap();
+    chmod(&elsewhere.join("site.toml"), 0o644);
+    symlink(
+        &elsewhere,
+        h.profiles.join("..2026_11_23_12_00_00.000000001"),
+    )
+    .unwrap();
+    symlink("..2026_11_23_12_00_00.000000001", h.profiles.join("..data")).unwrap();
+    symlink("..data/site.toml", h.profiles.join("site.toml")).unwrap();
+    let out = h.hardend(&["validate"]);
+    assert_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("..2026_11_23_12_00_00.000000001: refused: it is a symlink"),
+        "{err}"
+    );
+}
+
+/// A key whose file is not in the version in force is skipped with a warning naming it; a
+/// `..data` that leads nowhere leaves no version at all: an error for every key, so the load is
+/// rejected instead of quietly losing every site profile.
+#[test]
+fn a_dangling_key_is_a_warning_and_a_dangling_data_link_an_error() {
+    let h = host(true);
+    project(&h.profiles, "00", &[("site.toml", SITE)], 0o644);
+    symlink("..data/late.toml", h.profiles.join("late.toml")).unwrap();
+    let out = h.hardend(&["validate"]);
+    assert_code(&out, 0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:1:1: warning: skipped: a ConfigMap key that is not in the version in force",
+            h.profiles.join("late.toml").display()
+        )),
+        "{err}"
+    );
+
+    std::fs::remove_dir_all(h.profiles.join("..2026_11_23_12_00_00.000000001")).unwrap();
+    let out = h.hardend(&["validate"]);
+    assert_code(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in ["site.toml", "late.toml"] {
+        let line = format!(
+            "{}:1:1: error: {}/..data links to ..2026_11_23_12_00_00.000000001, which does not exist: the ConfigMap volume is broken",
+            h.profiles.join(key).display(),
+            h.profiles.display()
+        );
+        assert!(err.contains(&line), "expected {line:?} in:\n{err}");
+    }
+}
+
+/// A load that skipped keys is used (it is the version in force) but does not replace the
+/// last-known-good copy: a broken volume must not leave a copy without its profiles.
+#[test]
+fn a_load_with_skipped_keys_is_not_kept_as_the_last_known_good_copy() {
+    let h = host(true);
+    let other = SITE
+        .replace("\"site\"", "\"other\"")
+        .replace("app-mode", "other-mode");
+    project(
+        &h.profiles,
+        "00",
+        &[("site.toml", SITE), ("other.toml", &other)],
+        0o644,
+    );
+    let d = h.start();
+    d.wait_event("the first load", |e| {
+        e.ty == "profile-loaded" && e.raw.contains("2 control(s)")
+    });
+    let copy = h.state.join("last-good-profiles.json");
+    let saved = std::fs::read_to_string(&copy).expect("the copy of the first load");
+    assert!(saved.contains("other.toml"), "{saved}");
+    // `..data` moves to a version without other.toml, whose link stays (a half-done update
+    // that does not finish).
+    let ts = h.profiles.join("..2026_11_23_12_00_01.000000001");
+    std::fs::create_dir(&ts).unwrap();
+    chmod(&ts, 0o755);
+    std::fs::write(ts.join("site.toml"), SITE).unwrap();
+    chmod(&ts.join("site.toml"), 0o644);
+    symlink(
+        "..2026_11_23_12_00_01.000000001",
+        h.profiles.join("..data_tmp"),
+    )
+    .unwrap();
+    std::fs::rename(h.profiles.join("..data_tmp"), h.profiles.join("..data")).unwrap();
+    d.wait_event("the load without other.toml", |e| {
+        e.ty == "profile-loaded" && e.raw.contains("1 control(s)")
+    });
+    assert!(
+        d.lines()
+            .iter()
+            .any(|l| l.contains("other.toml") && l.contains("skipped")),
+        "{:#?}",
+        d.lines()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        saved,
+        "the copy was replaced"
+    );
+    // The update finishes: the whole new version is kept.
+    std::fs::remove_file(h.profiles.join("other.toml")).unwrap();
+    wait_until("the copy of the finished update", || {
+        std::fs::read_to_string(&copy).is_ok_and(|t| !t.contains("other.toml"))
+    });
+    assert_eq!(
+        d.count(|e| e.ty == "profile-rejected"),
+        0,
+        "{:#?}",
+        d.lines()
     );
 }

@@ -195,6 +195,31 @@ fn enforce_counts_reverts_latency_and_rejected_reloads() {
     assert_promtool_accepts(&metrics);
 }
 
+/// A daemon that starts from the last-known-good copy because the files on disk were rejected
+/// says so in the metrics: the rejection is counted, and a gauge holds 1 until the files load.
+#[test]
+fn a_start_from_the_last_known_good_copy_is_counted_and_shown() {
+    let (h, metrics) = host(true);
+    let mut d = h.start();
+    wait_sample(&metrics, "hardend_profiles_last_known_good 0");
+    assert!(d.terminate().success());
+
+    h.profile("10-live.toml", &PROFILE.replace("[[control]]", "[[control"));
+    let mut d = h.start();
+    d.wait_event("the load from the copy", |e| {
+        e.ty == "profile-loaded" && e.message.contains("last-known-good")
+    });
+    wait_sample(&metrics, "hardend_profiles_last_known_good 1");
+    wait_sample(&metrics, "hardend_profile_rejections_total 1");
+    assert_promtool_accepts(&metrics);
+
+    h.profile("10-live.toml", PROFILE);
+    wait_sample(&metrics, "hardend_profiles_last_known_good 0");
+    wait_sample(&metrics, "hardend_profile_rejections_total 1");
+    assert!(d.terminate().success());
+    assert_promtool_accepts(&metrics);
+}
+
 #[test]
 fn report_counts_drift_and_status() {
     let (h, metrics) = host(false);

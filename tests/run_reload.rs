@@ -110,6 +110,12 @@ fn run_reload_picks_up_dropins_rejects_broken_ones_and_reloads_on_sighup() {
     assert!(e.message.contains(&at), "expected {at} in: {}", e.raw);
     assert_eq!(e.get("file"), Some(&*bad.to_string_lossy()), "{}", e.raw);
     assert_eq!(e.get("action"), Some("skipped"), "{}", e.raw);
+    assert!(
+        e.message
+            .ends_with("; the last good profile set stays in force"),
+        "{}",
+        e.raw
+    );
     // The last good set stays in force, old and newly added controls alike.
     assert_chmod_reverted(&d, &app, "base-mode", 0o666, 0o640);
     assert_chmod_reverted(&d, &new, "new-mode", 0o666, 0o600);
@@ -245,6 +251,19 @@ fn run_started_with_a_broken_drop_in_enforces_the_last_known_good_set() {
         "{:?}",
         refused.lines()
     );
+    // Its rejection event says what happens: nothing stays in force.
+    let e = refused
+        .events()
+        .into_iter()
+        .find(|e| e.ty == "profile-rejected")
+        .expect("a profile-rejected event");
+    assert!(
+        e.message.ends_with(
+            "; refused: no last-known-good copy to start from, so hardend does not start"
+        ),
+        "{}",
+        e.raw
+    );
 
     // The drop-in breaks while the daemon is down; its file drifts meanwhile.
     h.profile("20-new.toml", SYNTAX_ERROR);
@@ -253,6 +272,12 @@ fn run_started_with_a_broken_drop_in_enforces_the_last_known_good_set() {
     let at = format!("{}:9:8", good.display());
     let e = d.wait_event("profile-rejected at start", |e| e.ty == "profile-rejected");
     assert!(e.message.contains(&at), "expected {at} in: {}", e.raw);
+    assert!(
+        e.message
+            .ends_with("; starting from the last-known-good copy"),
+        "{}",
+        e.raw
+    );
     let e = d.wait_event("profile-loaded from the saved copy", |e| {
         e.ty == "profile-loaded"
     });

@@ -125,19 +125,27 @@ pub fn run(cfg: DaemonConfig) -> anyhow::Result<i32> {
 
 impl Daemon {
     fn start(cfg: DaemonConfig) -> anyhow::Result<Daemon> {
+        let mut metrics = Metrics::default();
         let (set, last_good_since) = match profile::load_with_texts(&cfg.sources) {
-            Ok((set, _warnings, texts)) => {
-                keep_last_good(&cfg.state_dir, &texts);
-                (set, None)
+            Ok(loaded) => {
+                accepted(&cfg.state_dir, &loaded);
+                (loaded.set, None)
             }
             Err(diags) => {
-                reject(&diags);
+                metrics.note_rejection();
                 match last_good::load(&cfg.state_dir, &cfg.trust) {
-                    Ok((set, saved_at)) => (set, Some(saved_at)),
+                    Ok((set, saved_at)) => {
+                        reject(&diags, "starting from the last-known-good copy");
+                        (set, Some(saved_at))
+                    }
                     Err(e) => {
+                        reject(
+                            &diags,
+                            "refused: no last-known-good copy to start from, so hardend does not start",
+                        );
                         return Err(anyhow!(
                             "profiles rejected, and no last-known-good set to fall back on ({e}); nothing was evaluated"
-                        ))
+                        ));
                     }
                 }
             }
@@ -168,7 +176,7 @@ impl Daemon {
             status_due: None,
             last_status_line: String::new(),
             last_good_since,
-            metrics: Metrics::default(),
+            metrics,
             cfg,
         };
         loaded_event(&daemon.engine.set, daemon.last_good_since.as_deref());
@@ -663,8 +671,8 @@ impl Daemon {
         let settings = match Settings::load(&self.cfg.config_path, &self.cfg.trust) {
             Ok(s) => s,
             Err(diags) => {
-                reject(&diags);
-                self.metrics.note_rejected_reload();
+                reject(&diags, RELOAD_REJECTED);
+                self.metrics.note_rejection();
                 self.flush_status();
                 service::ready(&self.last_status_line);
                 return;
@@ -673,9 +681,10 @@ impl Daemon {
         let mut sources = self.cfg.sources.clone();
         sources.builtin = settings.builtin_profiles.clone();
         match profile::load_with_texts(&sources) {
-            Ok((set, _warnings, texts)) => {
+            Ok(loaded) => {
                 tracing::info!("reloading profiles ({why})");
-                keep_last_good(&self.cfg.state_dir, &texts);
+                accepted(&self.cfg.state_dir, &loaded);
+                let set = loaded.set;
                 self.last_good_since = None;
                 loaded_event(&set, None);
                 self.sandbox.after_reload(&set, settings.sandbox);
@@ -694,8 +703,8 @@ impl Daemon {
                 crate::sys::release_free_memory();
             }
             Err(diags) => {
-                reject(&diags);
-                self.metrics.note_rejected_reload();
+                reject(&diags, RELOAD_REJECTED);
+                self.metrics.note_rejection();
             }
         }
         self.status_due = Some(Instant::now());
@@ -753,6 +762,7 @@ impl Daemon {
                 pending,
                 &self.last_convergence,
                 self.cfg.settings.enforce,
+                self.last_good_since.is_some(),
             );
             self.metrics.write(path, &gauges);
         }
@@ -828,9 +838,21 @@ fn control_event(kind: EventType, r: &ControlResult) -> Event {
     e
 }
 
-/// Saves the accepted texts as the last-known-good copy; failing to is worth a warning only.
-fn keep_last_good(state_dir: &Path, texts: &profile::ProfileTexts) {
-    if let Err(e) = last_good::save(state_dir, texts, &now_rfc3339()) {
+/// Logs an accepted load's warnings and saves its texts as the last-known-good copy, unless
+/// ConfigMap keys were skipped: a set missing a profile must not replace a whole one. Failing
+/// to save is worth a warning only.
+fn accepted(state_dir: &Path, loaded: &profile::Loaded) {
+    for w in loaded.warnings.warnings() {
+        tracing::warn!("{w}");
+    }
+    if !loaded.skipped.is_empty() {
+        tracing::warn!(
+            "{} ConfigMap key(s) skipped: the last-known-good profile copy is left as it was",
+            loaded.skipped.len()
+        );
+        return;
+    }
+    if let Err(e) = last_good::save(state_dir, &loaded.texts, &now_rfc3339()) {
         tracing::warn!("cannot keep the last-known-good profile copy: {e}");
     }
 }
@@ -859,13 +881,14 @@ fn loaded_event(set: &ProfileSet, last_good_since: Option<&str>) {
     journal::emit(&e);
 }
 
-/// One `profile-rejected` event per error, naming file:line:col.
-fn reject(diags: &Diagnostics) {
+/// What a rejected reload leaves in force.
+const RELOAD_REJECTED: &str = "the last good profile set stays in force";
+
+/// One `profile-rejected` event per error, naming file:line:col, and `then`: what happens
+/// instead.
+fn reject(diags: &Diagnostics, then: &str) {
     for d in diags.errors() {
-        let mut e = Event::new(
-            EventType::ProfileRejected,
-            format!("{d}; the last good profile set stays in force"),
-        );
+        let mut e = Event::new(EventType::ProfileRejected, format!("{d}; {then}"));
         e.file = Some(d.location.file.display().to_string());
         e.action = Some(Action::Skipped);
         journal::emit(&e);

@@ -26,7 +26,7 @@ mod write;
 pub use accounts::Accounts;
 pub use error::FsError;
 pub use resolve::{Lookup, Root};
-pub use trust::{read_trusted, TrustPolicy};
+pub use trust::{read_trusted, TrustPolicy, TrustedDir};
 pub use write::{write_file_atomic_at, write_state_file, TEMP_PREFIX};
 
 /// What kind of file system object sits at a path (never following a symlink there).

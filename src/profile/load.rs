@@ -5,18 +5,22 @@
 //! A drop-in directory that is a Kubernetes ConfigMap volume is understood as the kubelet lays
 //! it out: each `NAME.toml` is a symlink `..data/NAME.toml`, `..data` a symlink to a timestamped
 //! directory `..2026_11_23_12_00_00.123456789` beside it, swapped atomically on every update.
-//! Such a file is read through `..data`, and the timestamped directory and the file face the
-//! usual owner and mode checks; the `..`-prefixed entries themselves are never profiles, nor is
-//! a key whose file is not in the current `..data` (mid-update). Any other symlink is refused.
+//! Such a file is read from descriptors that were judged on the way: the drop-in directory
+//! holding the links (trusted, or a read-only mount as the kubelet makes it), the timestamped
+//! directory (a real directory, not a symlink, trusted) and the file. The `..`-prefixed entries
+//! themselves are never profiles; a key whose file is not in the current `..data` (mid-update)
+//! is skipped with a warning, and a `..data` that leads nowhere is an error. Any other symlink
+//! is refused.
 
+use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::model::ProfileSet;
 use super::parse::parse_file;
 use super::validate::{cross_check, UnknownWaiver};
-use crate::diag::Diagnostics;
-use crate::fs::{read_trusted, TrustPolicy};
+use crate::diag::{Diagnostics, Location};
+use crate::fs::{read_trusted, TrustPolicy, TrustedDir};
 
 #[derive(Debug, Clone)]
 pub struct ProfileSources {
@@ -28,11 +32,13 @@ pub struct ProfileSources {
 }
 
 impl ProfileSources {
-    /// The profile files in the order they are read.
-    pub fn files(&self, diags: &mut Diagnostics) -> Vec<PathBuf> {
-        let dropins = toml_files(&self.dropin_dir, diags);
+    /// The profile files in the order they are read, and the ConfigMap keys skipped because
+    /// they are not in the version in force (each with a warning).
+    fn files(&self, diags: &mut Diagnostics) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        let mut skipped = Vec::new();
+        let dropins = toml_files(&self.dropin_dir, &self.trust, diags, &mut skipped);
         let masked = |p: &Path| dropins.iter().any(|d| d.file_name() == p.file_name());
-        let shipped = toml_files(&self.builtin_dir, diags);
+        let shipped = toml_files(&self.builtin_dir, &self.trust, diags, &mut skipped);
         let mut files = Vec::new();
         match &self.builtin {
             None => files.extend(shipped.iter().filter(|p| !masked(p)).cloned()),
@@ -54,14 +60,19 @@ impl ProfileSources {
             }
         }
         files.extend(dropins);
-        files
+        (files, skipped)
     }
 }
 
 /// `*.toml` files of a directory, sorted; names starting with `.` (editor and CM temp files)
-/// are skipped, and so are ConfigMap keys outside the version in force. A missing directory has
-/// no files.
-fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
+/// are skipped, and so are ConfigMap keys outside the version in force (into `skipped`, with a
+/// warning). A missing directory has no files.
+fn toml_files(
+    dir: &Path,
+    trust: &TrustPolicy,
+    diags: &mut Diagnostics,
+    skipped: &mut Vec<PathBuf>,
+) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -75,42 +86,77 @@ fn toml_files(dir: &Path, diags: &mut Diagnostics) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name.ends_with(".toml") && !outside_current_version(p)
+            !name.starts_with('.') && name.ends_with(".toml")
         })
         .collect();
     files.sort();
+    // Any other problem of the layout is reported when the file is read.
+    files.retain(|p| match projection(p, trust) {
+        Ok(Projection::Outside(version)) => {
+            skip(p, &version, diags, skipped);
+            false
+        }
+        _ => true,
+    });
     files
 }
 
 /// Loads the whole set in force. Any error rejects the load (the caller keeps its last good
 /// set); warnings are returned beside the set.
 pub fn load(sources: &ProfileSources) -> Result<(ProfileSet, Diagnostics), Diagnostics> {
-    load_with_texts(sources).map(|(set, diags, _)| (set, diags))
+    load_with_texts(sources).map(|l| (l.set, l.warnings))
 }
 
 /// The files' texts as they were accepted, in reading order: what a last-known-good copy keeps.
 pub type ProfileTexts = Vec<(PathBuf, String)>;
 
-/// [`load`], also giving back the texts it accepted (read once, so the copy is exactly the set
-/// in force even when a file changes meanwhile).
-pub fn load_with_texts(
-    sources: &ProfileSources,
-) -> Result<(ProfileSet, Diagnostics, ProfileTexts), Diagnostics> {
+/// An accepted load.
+#[derive(Debug)]
+pub struct Loaded {
+    pub set: ProfileSet,
+    pub warnings: Diagnostics,
+    /// The texts accepted, read once, so a copy of them is exactly the set in force even when
+    /// a file changes meanwhile.
+    pub texts: ProfileTexts,
+    /// ConfigMap keys left out as not in the version in force. Normal for a moment while the
+    /// kubelet updates the volume; while there are any the set may lack a profile, so it is
+    /// no last-known-good set.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// [`load`], also giving back the texts it accepted and the keys it skipped.
+pub fn load_with_texts(sources: &ProfileSources) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut texts = Vec::new();
-    for path in sources.files(&mut diags) {
-        // A ConfigMap's entry is read through its `..data` link (see `projected`).
-        let real = projected(&path).unwrap_or_else(|| path.clone());
-        match read_trusted(&real, &sources.trust) {
+    let (files, mut skipped) = sources.files(&mut diags);
+    for path in files {
+        let read = match projection(&path, &sources.trust) {
+            Ok(Projection::Plain) => read_trusted(&path, &sources.trust).map_err(|e| e.to_string()),
+            Ok(Projection::Current(version, name)) => version
+                .read(&name, &sources.trust)
+                .map_err(|e| e.to_string()),
+            // The volume was updated since the listing.
+            Ok(Projection::Outside(version)) => {
+                skip(&path, &version, &mut diags, &mut skipped);
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        match read {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => texts.push((path, text)),
                 Err(e) => diags.file_error(&path, format!("not UTF-8 text: {}", e.utf8_error())),
             },
-            Err(e) => diags.file_error(&path, e.to_string()),
+            Err(e) => diags.file_error(&path, e),
         }
     }
-    let (set, diags) = merge_texts(&texts, diags)?;
-    Ok((set, diags, texts))
+    let (set, warnings) = merge_texts(&texts, diags)?;
+    Ok(Loaded {
+        set,
+        warnings,
+        texts,
+        skipped,
+    })
 }
 
 /// Parses and merges texts read earlier (the profile files, or their last-known-good copy).
@@ -138,38 +184,86 @@ pub fn merge_texts(
 /// The kubelet's name for the link to the current data of a ConfigMap volume.
 const KUBERNETES_DATA_DIR: &str = "..data";
 
-/// Where a ConfigMap volume's `DIR/NAME` really is: `DIR/..data/NAME` when `NAME` is the symlink
-/// `..data/NAME` and `..data` links to one `..`-prefixed directory beside it (the kubelet's
-/// AtomicWriter layout). `None` for anything else, which is then read as it is.
-///
-/// The links are read by name, then the file is opened through `..data` by [`read_trusted`],
-/// which checks what it opened: a `..data` swapped in between is still held to the owner and
-/// mode rules (only root can write the directory anyway).
-fn projected(path: &Path) -> Option<PathBuf> {
-    let dir = path.parent()?;
-    let name = path.file_name()?;
+/// How a drop-in entry stands in a ConfigMap volume's layout.
+enum Projection {
+    /// Not the symlink `..data/NAME`: read as it is (where a symlink is refused).
+    Plain,
+    /// A key of the version in force: the timestamped directory, judged and held open, and
+    /// the file's name in it.
+    Current(TrustedDir, OsString),
+    /// A key whose file is not in the version `..data` names (that timestamped directory): the
+    /// kubelet links a new key before it swaps `..data`, and unlinks a removed key after.
+    Outside(PathBuf),
+}
+
+/// Where a ConfigMap volume's `DIR/NAME` really is, when `NAME` is the symlink `..data/NAME`
+/// (the kubelet's AtomicWriter layout). `DIR` holds the links, so it must be trusted or a
+/// read-only mount (the kubelet mounts a ConfigMap volume read-only; on the node its directory
+/// is 0777); `..data` must link to one `..`-prefixed entry beside it, a real directory that is
+/// trusted. Every step after `DIR` is taken from a descriptor, never by path again, so a link
+/// swapped in between cannot lead elsewhere.
+fn projection(path: &Path, trust: &TrustPolicy) -> Result<Projection, String> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(Projection::Plain);
+    };
     let data = Path::new(KUBERNETES_DATA_DIR);
-    if std::fs::read_link(path).ok()? != data.join(name) {
-        return None;
+    if !std::fs::read_link(path).is_ok_and(|target| target == data.join(name)) {
+        return Ok(Projection::Plain);
     }
-    let current = std::fs::read_link(dir.join(data)).ok()?;
+    let links = TrustedDir::open(dir, trust, true).map_err(|e| e.to_string())?;
+    if !links
+        .contains(data.as_os_str())
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!(
+            "refused: a symlink to {}, but there is no {KUBERNETES_DATA_DIR} beside it",
+            data.join(name).display()
+        ));
+    }
+    let current = links
+        .read_link(data.as_os_str())
+        .map_err(|e| e.to_string())?;
     let mut parts = current.components();
-    match (parts.next(), parts.next()) {
-        (Some(Component::Normal(ts)), None) if ts.to_string_lossy().starts_with("..") => {
-            Some(dir.join(data).join(name))
+    let version = match (parts.next(), parts.next()) {
+        (Some(Component::Normal(v)), None) if v.to_string_lossy().starts_with("..") => v,
+        _ => {
+            return Err(format!(
+                "refused: a symlink to {}, but {KUBERNETES_DATA_DIR} is not the kubelet's symlink to a `..` directory beside it (it links to {})",
+                data.join(name).display(),
+                current.display()
+            ))
         }
-        _ => None,
+    };
+    if !links.contains(version).map_err(|e| e.to_string())? {
+        return Err(format!(
+            "{} links to {}, which does not exist: the ConfigMap volume is broken",
+            dir.join(data).display(),
+            current.display()
+        ));
+    }
+    let version = links.subdir(version, trust).map_err(|e| e.to_string())?;
+    if version.contains(name).map_err(|e| e.to_string())? {
+        Ok(Projection::Current(version, name.to_os_string()))
+    } else {
+        Ok(Projection::Outside(version.path().to_path_buf()))
     }
 }
 
-/// A ConfigMap key whose file is not in the version `..data` names: the kubelet links a new key
-/// before it swaps `..data`, and unlinks a removed key after. Until then the link dangles, and
-/// the key is not part of the version in force, so it is no profile yet (or any more); the swap
-/// and the unlink are changes in the directory, which make the daemon load again.
-fn outside_current_version(path: &Path) -> bool {
-    projected(path).is_some_and(|current| {
-        std::fs::symlink_metadata(current).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-    })
+/// Leaves out a key outside the version in force, with a warning: the swap of `..data` or the
+/// unlink that ends an update changes the directory, which makes the daemon load again.
+fn skip(path: &Path, version: &Path, diags: &mut Diagnostics, skipped: &mut Vec<PathBuf>) {
+    diags.warning(
+        Location {
+            file: path.to_path_buf(),
+            line: 1,
+            col: 1,
+        },
+        format!(
+            "skipped: a ConfigMap key that is not in the version in force ({}); a kubelet update in progress, or a broken volume",
+            version.display()
+        ),
+    );
+    skipped.push(path.to_path_buf());
 }
 
 fn parse_text(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> Option<super::ProfileFile> {
@@ -214,10 +308,22 @@ pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostic
 }
 
 /// A file about to be installed: it must already be a regular file that root owns and that
-/// neither group nor others can write; its directory (often /tmp) is not judged.
+/// neither group nor others can write; its directory (often /tmp) is not judged, unless the
+/// file is a ConfigMap key, which is judged as a load would.
 fn read_candidate(path: &Path, trust: &TrustPolicy) -> Result<Vec<u8>, String> {
-    let projected = projected(path);
-    let path = projected.as_deref().unwrap_or(path);
+    match projection(path, trust)? {
+        Projection::Plain => {}
+        // A ConfigMap key: judged as the daemon would read it.
+        Projection::Current(version, name) => {
+            return version.read(&name, trust).map_err(|e| e.to_string())
+        }
+        Projection::Outside(version) => {
+            return Err(format!(
+                "not in the version in force of its ConfigMap volume ({})",
+                version.display()
+            ))
+        }
+    }
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !meta.file_type().is_file() {
         return Err("refused: not a regular file".into());

@@ -10,7 +10,7 @@ mod parse;
 pub mod reader;
 mod validate;
 
-pub use load::{load, load_with_texts, validate_files, ProfileSources, ProfileTexts};
+pub use load::{load, load_with_texts, validate_files, Loaded, ProfileSources, ProfileTexts};
 pub use model::{Component, Control, Policy, ProfileFile, ProfileSet, Waiver};
 pub use parse::parse_file;
 pub use validate::check_sources;
