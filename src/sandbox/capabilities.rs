@@ -177,6 +177,83 @@ mod tests {
         }
     }
 
+    /// What each control keeps beyond [`FILES`], on the host and under `--root`.
+    #[test]
+    fn live_only_capabilities_are_kept_on_the_host_only() {
+        let mut diags = crate::diag::Diagnostics::default();
+        let file = crate::profile::parse_file(
+            std::path::Path::new("p.toml"),
+            r#"
+[profile]
+name = "p"
+
+[[control]]
+id = "audit"
+title = "t"
+kind = "audit-rule"
+rule = "-w /etc/docker -p wa -k docker"
+
+[[control]]
+id = "aa"
+title = "t"
+kind = "apparmor-profile"
+path = "/etc/apparmor.d/x"
+content = "profile x {\n  file,\n}\n"
+
+[[control]]
+id = "icc"
+title = "t"
+kind = "docker-daemon"
+key = "icc"
+value = false
+
+[[control]]
+id = "needs-docker"
+title = "t"
+kind = "file-mode"
+path = "/etc/docker"
+mode = "0755"
+requires = ["docker"]
+
+[[control]]
+id = "yama"
+title = "t"
+kind = "sysctl"
+key = "kernel.yama.ptrace_scope"
+value = "1"
+"#,
+            &mut diags,
+        )
+        .unwrap_or_else(|| panic!("profile parses: {diags:?}"));
+        let mut set = ProfileSet::default();
+        set.merge(file);
+        let extra = |id: &str, host: bool| -> Vec<String> {
+            let control = set.controls.iter().find(|c| c.id == id).expect(id);
+            let need = for_control(control, host).expect("a known kind");
+            let mut extra: Vec<String> = need
+                .difference(&FILES.iter().copied().collect())
+                .map(|c| c.to_string())
+                .collect();
+            extra.sort();
+            extra
+        };
+        for (id, host, root) in [
+            ("audit", &["CAP_AUDIT_CONTROL"][..], &[][..]),
+            ("aa", &["CAP_MAC_ADMIN"], &[]),
+            ("icc", &["CAP_SYS_PTRACE"], &[]),
+            ("needs-docker", &["CAP_SYS_PTRACE"], &[]),
+            // Written through ROOT/proc/sys either way.
+            (
+                "yama",
+                &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"],
+                &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"],
+            ),
+        ] {
+            assert_eq!(extra(id, true), host, "{id} on the host");
+            assert_eq!(extra(id, false), root, "{id} under --root");
+        }
+    }
+
     #[test]
     fn sysctl_keys_with_their_own_capability() {
         assert_eq!(sysctl_extra("kernel.yama.ptrace_scope"), &[CAP_SYS_PTRACE]);

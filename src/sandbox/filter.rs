@@ -230,17 +230,20 @@ mod tests {
         ] {
             println!("netlink-{name}: {}", errno_name(open_netlink(protocol)));
         }
-        // SIGHUP to a child is allowed; signal 0 (a probe hardend never sends) is not.
+        // SIGHUP and SIGKILL to a child are allowed; signal 0 (a probe hardend never sends)
+        // is not.
         let mut child = Command::new("sleep")
             .arg("10")
             .spawn()
             .expect("spawn sleep");
         let pid = nix::unistd::Pid::from_raw(child.id().try_into().expect("a pid"));
-        let hup = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
-        println!("signal-hup: {}", errno_name(hup));
         let probe = nix::sys::signal::kill(pid, None);
         println!("signal-0: {}", errno_name(probe));
-        let _ = child.kill();
+        let hup = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
+        println!("signal-hup: {}", errno_name(hup));
+        // Not yet reaped, so the pid is still the child's.
+        let kill = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        println!("signal-kill: {}", errno_name(kill));
         let _ = child.wait();
     }
 
@@ -291,6 +294,7 @@ mod tests {
             "netlink-audit: ok",
             "netlink-route: EPERM",
             "signal-hup: ok",
+            "signal-kill: ok",
             "signal-0: EPERM",
         ] {
             assert!(stdout.contains(line), "{line}: {stdout}");
