@@ -4,6 +4,8 @@
 //! drift that needs each kept capability; a system call outside the list (`mount`, `ptrace`)
 //! is refused for the daemon process itself (the debug-build probe `HARDEND_SANDBOX_PROBE=1`
 //! makes the daemon try both once its sandbox is in place); `sandbox = false` runs without.
+//! Under `--root` the capabilities only live parts need are not kept; on the host they are,
+//! and the sandboxed daemon loads a live audit rule through auditctl.
 
 #[path = "common/daemon.rs"]
 mod daemon;
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use daemon::*;
+use hardend::audit::live::{self, LiveState};
 
 // Capability numbers (linux/capability.h).
 const CHOWN: u32 = 0;
@@ -81,12 +84,19 @@ fn probe_result(d: &Daemon) -> (String, String) {
     (field("mount"), field("ptrace"))
 }
 
-fn start_probed(h: &Host) -> Daemon {
-    let mut cmd = h.run_command();
+/// Starts `cmd` (`hardend run …`, perhaps behind a wrapper) with the probe on and waits for
+/// READY=1.
+fn start_probed(h: &Host, mut cmd: Command) -> Daemon {
     cmd.env("HARDEND_SANDBOX_PROBE", "1");
     let d = Daemon::spawn(h, cmd);
     d.wait_ready();
     d
+}
+
+/// `WRAPPER… hardend run` with the host's paths: a wrapper that ends by running its arguments.
+fn run_through(h: &Host, mut wrapper: Command) -> Command {
+    wrapper.arg(BIN).arg("run").args(h.global_args());
+    wrapper
 }
 
 const FILE_PROFILE: &str = r#"
@@ -130,7 +140,7 @@ fn file_host(extra: &str) -> Host {
 #[test]
 fn sandboxed_daemon_keeps_only_file_capabilities_and_still_reverts_drift() {
     let h = file_host("");
-    let d = start_probed(&h);
+    let d = start_probed(&h, h.run_command());
     assert_sandboxed(d.pid, FILES);
     assert_eq!(
         probe_result(&d),
@@ -181,6 +191,9 @@ fn sandboxed_daemon_keeps_only_file_capabilities_and_still_reverts_drift() {
     );
 }
 
+/// Under `--root` (the Kubernetes DaemonSet's `--root /host`) live parts are skipped: an
+/// audit rule, an AppArmor profile and dockerd's command line need no capability there, while
+/// a sysctl is still written through ROOT/proc/sys and keeps CAP_SYS_ADMIN.
 #[test]
 fn kept_capabilities_follow_the_enabled_kinds() {
     let h = Host::new(true, "");
@@ -211,19 +224,42 @@ title = "no inter-container traffic"
 kind = "docker-daemon"
 key = "icc"
 value = false
+
+[[control]]
+id = "aa"
+title = "an AppArmor profile"
+kind = "apparmor-profile"
+path = "/etc/apparmor.d/hardend-sandbox-test"
+content = '''
+profile hardend-sandbox-test {
+  file,
+}
+'''
 "#,
     );
     let d = h.start();
-    // sysctl: CAP_SYS_ADMIN; audit-rule: CAP_AUDIT_CONTROL; docker-daemon: CAP_SYS_PTRACE.
     let mut want = FILES.to_vec();
-    want.extend([SYS_PTRACE, SYS_ADMIN, AUDIT_CONTROL]);
+    want.push(SYS_ADMIN);
     assert_sandboxed(d.pid, &want);
+    let v = wait_for(DEADLINE, "the status file", || h.status_json());
+    assert_eq!(
+        v["sandbox"]["missing_capabilities"],
+        serde_json::json!({}),
+        "{v}"
+    );
+    assert!(
+        !d.lines()
+            .iter()
+            .any(|l| l.contains("the kernel will refuse")),
+        "{:?}",
+        d.lines()
+    );
 }
 
 #[test]
 fn no_controls_keep_no_capabilities() {
     let h = Host::new(true, "");
-    let d = start_probed(&h);
+    let d = start_probed(&h, h.run_command());
     assert_sandboxed(d.pid, &[]);
     assert_eq!(probe_result(&d), ("EPERM".to_string(), "EPERM".to_string()));
 }
@@ -231,7 +267,7 @@ fn no_controls_keep_no_capabilities() {
 #[test]
 fn sandbox_false_runs_with_full_capabilities_and_no_filter() {
     let h = file_host("sandbox = false\n");
-    let d = start_probed(&h);
+    let d = start_probed(&h, h.run_command());
     let s = proc_status(d.pid);
     let mine = proc_status(std::process::id() as i32);
     assert_eq!(cap_field(&s, "CapEff"), cap_field(&mine, "CapEff"));
@@ -270,11 +306,25 @@ title = "restrict dmesg"
 kind = "sysctl"
 key = "kernel.dmesg_restrict"
 value = "1"
+
+[[control]]
+id = "audit-etc"
+title = "audit /etc/app"
+kind = "audit-rule"
+rule = "-w /etc/app -p wa -k app"
 "#,
     );
     let e = d.wait_event("restart-required for the sysctl control", |e| {
         e.is("restart-required", "dmesg")
     });
+    // Under `--root` the audit rule is not loaded live: it needs no CAP_AUDIT_CONTROL, and
+    // its restart-required event would have come with the sysctl's.
+    assert_eq!(
+        d.count(|e| e.ty == "restart-required"),
+        1,
+        "{:?}",
+        d.lines()
+    );
     assert_eq!(e.get("kind"), Some("sysctl"), "{}", e.raw);
     assert!(e.message.contains("CAP_SYS_ADMIN"), "{}", e.raw);
     assert!(e.message.contains("restart hardend"), "{}", e.raw);
@@ -285,6 +335,11 @@ value = "1"
             v["sandbox"]["missing_capabilities"]["CAP_SYS_ADMIN"] == serde_json::json!(["dmesg"])
         })
     });
+    assert_eq!(
+        v["sandbox"]["missing_capabilities"],
+        serde_json::json!({"CAP_SYS_ADMIN": ["dmesg"]}),
+        "{v}"
+    );
     assert_eq!(v["sandbox"]["enabled"], true);
     let text = String::from_utf8_lossy(&h.hardend(&["status"]).stdout).into_owned();
     assert!(
@@ -331,17 +386,13 @@ value = "0"
 "#,
     );
     let host_before = std::fs::read_to_string(SEND_REDIRECTS).expect("host value");
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-n", "-m", "--propagation", "private", "sh", "-c"])
+    let mut unshare = Command::new("unshare");
+    unshare
+        .args(["-n", "-m", "--propagation", "private", "sh", "-c"])
         .arg("mount --bind /proc/sys \"$1\" && shift && exec \"$@\"")
         .arg("sh")
-        .arg(h.path("/proc/sys"))
-        .arg(BIN)
-        .arg("run")
-        .args(h.global_args())
-        .env("HARDEND_SANDBOX_PROBE", "1");
-    let d = Daemon::spawn(&h, cmd);
-    d.wait_ready();
+        .arg(h.path("/proc/sys"));
+    let d = start_probed(&h, run_through(&h, unshare));
     assert_sandboxed(d.pid, &[CHOWN, DAC_OVERRIDE, FOWNER, FSETID, SYS_ADMIN]);
     assert_eq!(probe_result(&d), ("EPERM".to_string(), "EPERM".to_string()));
     let in_ns = |script: &str| {
@@ -374,14 +425,9 @@ value = "0"
 #[test]
 fn without_setpcap_the_bounding_set_stays_and_the_rest_is_dropped() {
     let h = file_host("");
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--bounding-set=-setpcap", "--"])
-        .arg(BIN)
-        .arg("run")
-        .args(h.global_args())
-        .env("HARDEND_SANDBOX_PROBE", "1");
-    let d = Daemon::spawn(&h, cmd);
-    d.wait_ready();
+    let mut setpriv = Command::new("setpriv");
+    setpriv.args(["--bounding-set=-setpcap", "--"]);
+    let d = start_probed(&h, run_through(&h, setpriv));
     let s = proc_status(d.pid);
     assert_eq!(cap_field(&s, "CapEff"), mask(FILES));
     assert_eq!(cap_field(&s, "CapPrm"), mask(FILES));
@@ -405,26 +451,25 @@ fn without_setpcap_the_bounding_set_stays_and_the_rest_is_dropped() {
 /// every capability: the kernel's ptrace read check, which `/proc/PID/exe` of dockerd or the
 /// kubelet and a fight's `/proc/PID/fd` share. The writer of a fight, a shell holding the file
 /// open while it chmods it, is named only when the daemon kept CAP_SYS_PTRACE, which a
-/// `docker-daemon` control brings along.
-fn fight_writer(with_docker_control: bool) -> Option<String> {
+/// `kernel.yama.*` sysctl control brings along under `--root` too (Yama checks it on write).
+fn fight_writer(with_ptrace: bool) -> Option<String> {
     let h = Host::new(true, "fight_limit = 2\nfight_window = \"10s\"\n");
     let target = h.file("/etc/app/contested.conf", b"c\n", 0o644);
-    h.file("/usr/sbin/dockerd", b"", 0o755);
-    let docker = if with_docker_control {
-        "\n[[control]]\nid = \"icc\"\ntitle = \"icc\"\nkind = \"docker-daemon\"\nkey = \"icc\"\nvalue = false\npolicy = \"report\"\n"
+    let yama = if with_ptrace {
+        "\n[[control]]\nid = \"yama\"\ntitle = \"yama\"\nkind = \"sysctl\"\nkey = \"kernel.yama.ptrace_scope\"\nvalue = \"1\"\npolicy = \"report\"\n"
     } else {
         ""
     };
     h.profile(
         "10-fight.toml",
         &format!(
-            "[profile]\nname = \"fight\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"contested\"\ntitle = \"contested\"\nkind = \"file-mode\"\npath = \"/etc/app/contested.conf\"\nmode = \"0644\"\n{docker}"
+            "[profile]\nname = \"fight\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"contested\"\ntitle = \"contested\"\nkind = \"file-mode\"\npath = \"/etc/app/contested.conf\"\nmode = \"0644\"\n{yama}"
         ),
     );
     let d = h.start();
     let mut want = FILES.to_vec();
-    if with_docker_control {
-        want.push(SYS_PTRACE);
+    if with_ptrace {
+        want.extend([SYS_ADMIN, SYS_PTRACE]);
     }
     assert_sandboxed(d.pid, &want);
     let mut writer = Command::new("sh")
@@ -451,4 +496,97 @@ fn sys_ptrace_lets_the_sandboxed_daemon_read_a_full_capability_root_process() {
         None,
         "without CAP_SYS_PTRACE the kernel refuses to show the writer's descriptors"
     );
+}
+
+/// Every audit rule carrying this key is deleted when the guard goes, passed or failed; no
+/// other rule is touched. Declared before the daemon, so it runs after the daemon is stopped.
+struct AuditKey(String);
+
+impl AuditKey {
+    fn new() -> AuditKey {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .subsec_nanos();
+        AuditKey(format!("hds-{}-{nanos}", std::process::id()))
+    }
+
+    fn listed(&self) -> Vec<String> {
+        live::read_state()
+            .lines_with_key(&self.0)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for AuditKey {
+    fn drop(&mut self) {
+        let left = live::delete_by_key(&self.0);
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("test audit rules left in the kernel: {left:?}");
+        }
+    }
+}
+
+/// The sandboxed daemon on the host itself (no `--root`): it keeps CAP_AUDIT_CONTROL for an
+/// `audit-rule` control, runs auditctl under its seccomp filter to load the rule into the
+/// kernel, and loads it again on the poll timer once it is deleted behind its back. The only
+/// change to the host is one watch on the test's own directory with a key of its own, which
+/// the guard deletes; profiles, settings, state and the rules file are in the test's directory.
+#[test]
+fn sandboxed_daemon_on_the_host_loads_a_live_audit_rule() {
+    assert!(
+        live::auditctl().is_some(),
+        "auditctl is missing (scripts/test installs auditd)"
+    );
+    match live::read_state() {
+        LiveState::Rules { enabled: 2, .. } => {
+            eprintln!("SKIPPED: audit rules are locked until reboot (enabled 2)");
+            return;
+        }
+        LiveState::Rules { .. } => {}
+        other => panic!("no usable kernel audit: {other:?}"),
+    }
+    let key = AuditKey::new();
+    let h = Host::new(true, "poll_interval = \"200ms\"\n");
+    let watched = h.base.join("w");
+    mkdirs(&watched);
+    let rule = format!("-w {} -p wa -k {}", watched.display(), key.0);
+    h.profile(
+        "10-audit.toml",
+        &format!(
+            "[profile]\nname = \"audit\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"live-rule\"\ntitle = \"live rule\"\nkind = \"audit-rule\"\nrule = \"{rule}\"\nrules_file = \"{}\"\n",
+            h.base.join("rules.d/hardend.rules").display()
+        ),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg("--profiles")
+        .arg(&h.profiles)
+        .arg("--config")
+        .arg(&h.config)
+        .arg("--state-dir")
+        .arg(&h.state);
+    let d = start_probed(&h, cmd);
+    let mut want = FILES.to_vec();
+    want.push(AUDIT_CONTROL);
+    assert_sandboxed(d.pid, &want);
+    assert_eq!(probe_result(&d), ("EPERM".to_string(), "EPERM".to_string()));
+    assert_eq!(
+        key.listed(),
+        std::slice::from_ref(&rule),
+        "loaded by the first convergence"
+    );
+
+    let before = d.count(|e| e.is("drift-reverted", "live-rule"));
+    assert_eq!(live::delete_by_key(&key.0), Vec::<String>::new());
+    let e = d.wait_event_after(before, "the deleted rule loaded again", |e| {
+        e.is("drift-reverted", "live-rule")
+    });
+    assert_eq!(e.get("actual"), Some("not loaded"), "{}", e.raw);
+    wait_for(DEADLINE, "the rule listed again", || {
+        (key.listed() == [rule.clone()]).then_some(())
+    });
+    assert_eq!(d.count(|e| e.ty == "revert-failed"), 0, "{:?}", d.lines());
 }

@@ -151,7 +151,7 @@ impl Daemon {
             }
         };
         // Before any control is looked at: the first convergence already runs sandboxed.
-        let sandbox = Sandbox::enter(cfg.settings.sandbox, &set).context(
+        let sandbox = Sandbox::enter(cfg.settings.sandbox, cfg.root.is_host(), &set).context(
             "cannot enter hardend's sandbox (`sandbox = false` in the settings runs without it)",
         )?;
         let store = Store::open(&cfg.state_dir).map_err(|e| anyhow!("{e}"))?;

@@ -26,28 +26,35 @@ use Capability::*;
 const FILES: &[Capability] = &[CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_FSETID];
 
 /// Capabilities each kind needs beyond [`FILES`], which every kind needs (each writes a file:
-/// the target itself, sysctl.d, audit rules.d, a profile). Kinds are named as in profiles, so
-/// the table can list kinds before they exist; a kind missing here is caught by a unit test.
-const BY_KIND: &[(&str, &[Capability])] = &[
-    ("file-mode", &[]),
-    ("file-content", &[]),
+/// the target itself, sysctl.d, audit rules.d, a profile): first those it needs whatever the
+/// root, then those only its live part needs, which runs only when the root is the host (under
+/// `--root` that part is `skipped`). Kinds are named as in profiles, so the table can list
+/// kinds before they exist; a kind missing here is caught by a unit test.
+const BY_KIND: &[(&str, &[Capability], &[Capability])] = &[
+    ("file-mode", &[], &[]),
+    ("file-content", &[], &[]),
     // Reading /proc/PID/exe of dockerd (to trust it, and to take its --config-file) needs
     // ptrace read access, which the kernel refuses to a process that holds fewer
-    // capabilities than dockerd unless it has CAP_SYS_PTRACE.
-    ("docker-daemon", &[CAP_SYS_PTRACE]),
+    // capabilities than dockerd unless it has CAP_SYS_PTRACE. Only the host's dockerd is
+    // looked for; under `--root` its unit file is read instead.
+    ("docker-daemon", &[], &[CAP_SYS_PTRACE]),
     // The same for the kubelet's command line (--config, --config-dir, flags).
-    ("kubelet-config", &[CAP_SYS_PTRACE]),
+    ("kubelet-config", &[], &[CAP_SYS_PTRACE]),
     // Several kernel.* handlers check CAP_SYS_ADMIN on write (kptr_restrict, dmesg_restrict,
     // unprivileged_bpf_disabled, kexec_load_disabled), net.core.bpf_jit_* even on read.
-    // Per-key extras are in `sysctl_extra`.
-    ("sysctl", &[CAP_SYS_ADMIN]),
+    // Needed under `--root` too: the live value is written through ROOT/proc/sys, which in
+    // the Kubernetes DaemonSet (`--root /host`) is the node's own kernel. Per-key extras are
+    // in `sysctl_extra`, on the same grounds.
+    ("sysctl", &[CAP_SYS_ADMIN], &[]),
     // auditctl lists, adds and deletes rules over netlink: AUDIT_LIST_RULES, AUDIT_ADD_RULE,
-    // AUDIT_DEL_RULE and AUDIT_GET all need CAP_AUDIT_CONTROL.
-    ("audit-rule", &[CAP_AUDIT_CONTROL]),
+    // AUDIT_DEL_RULE and AUDIT_GET all need CAP_AUDIT_CONTROL. Only the rules file is
+    // written under `--root`.
+    ("audit-rule", &[], &[CAP_AUDIT_CONTROL]),
     // Writes a JSON file for container runtimes to read; nothing is loaded here.
-    ("seccomp-profile", &[]),
-    // apparmor_parser loads and replaces policy in the kernel: CAP_MAC_ADMIN.
-    ("apparmor-profile", &[CAP_MAC_ADMIN]),
+    ("seccomp-profile", &[], &[]),
+    // apparmor_parser loads and replaces policy in the kernel: CAP_MAC_ADMIN. Only the
+    // profile file is written under `--root`.
+    ("apparmor-profile", &[], &[CAP_MAC_ADMIN]),
 ];
 
 /// sysctl keys whose kernel handler checks a capability other than CAP_SYS_ADMIN.
@@ -63,12 +70,16 @@ fn sysctl_extra(key: &str) -> &'static [Capability] {
     }
 }
 
-/// What one control needs. `None` for a kind the table does not know (a programming error
-/// the unit tests catch); the caller then keeps everything for it.
-pub fn for_control(control: &Control) -> Option<CapsHashSet> {
+/// What one control needs; `host` says whether the root is the host's `/`, where live parts
+/// run. `None` for a kind the table does not know (a programming error the unit tests catch);
+/// the caller then keeps everything for it.
+pub fn for_control(control: &Control, host: bool) -> Option<CapsHashSet> {
     let kind = control.spec.name();
-    let (_, extra) = BY_KIND.iter().find(|(name, _)| *name == kind)?;
-    let mut need: CapsHashSet = FILES.iter().chain(extra.iter()).copied().collect();
+    let (_, always, live) = BY_KIND.iter().find(|(name, _, _)| *name == kind)?;
+    let mut need: CapsHashSet = FILES.iter().chain(always.iter()).copied().collect();
+    if host {
+        need.extend(live.iter());
+    }
     let reads_component = match &control.spec {
         KindSpec::Sysctl(s) => {
             need.extend(sysctl_extra(&s.key));
@@ -79,8 +90,12 @@ pub fn for_control(control: &Control) -> Option<CapsHashSet> {
         _ => false,
     };
     // A control that requires a component asks whether it runs: the same /proc/PID/exe read
-    // as above (profiles with `requires = ["docker"]`).
-    if reads_component || !control.requires.is_empty() || control.spec.kind().component().is_some()
+    // as above (profiles with `requires = ["docker"]`), and likewise only on the host (under
+    // `--root` a component is found by its binary in the root).
+    if host
+        && (reads_component
+            || !control.requires.is_empty()
+            || control.spec.kind().component().is_some())
     {
         need.insert(CAP_SYS_PTRACE);
     }
@@ -88,10 +103,10 @@ pub fn for_control(control: &Control) -> Option<CapsHashSet> {
 }
 
 /// What the whole set needs, with the controls that need each capability.
-pub fn for_set(set: &ProfileSet) -> HashMap<Capability, Vec<String>> {
+pub fn for_set(set: &ProfileSet, host: bool) -> HashMap<Capability, Vec<String>> {
     let mut out: HashMap<Capability, Vec<String>> = HashMap::new();
     for control in &set.controls {
-        let need = for_control(control).unwrap_or_else(caps::all);
+        let need = for_control(control, host).unwrap_or_else(caps::all);
         for cap in need {
             out.entry(cap).or_default().push(control.id.clone());
         }
@@ -156,9 +171,86 @@ mod tests {
     fn every_kind_has_an_entry() {
         for kind in crate::kinds::KIND_NAMES {
             assert!(
-                BY_KIND.iter().any(|(name, _)| name == kind),
+                BY_KIND.iter().any(|(name, _, _)| name == kind),
                 "kind {kind} is missing from the capability table"
             );
+        }
+    }
+
+    /// What each control keeps beyond [`FILES`], on the host and under `--root`.
+    #[test]
+    fn live_only_capabilities_are_kept_on_the_host_only() {
+        let mut diags = crate::diag::Diagnostics::default();
+        let file = crate::profile::parse_file(
+            std::path::Path::new("p.toml"),
+            r#"
+[profile]
+name = "p"
+
+[[control]]
+id = "audit"
+title = "t"
+kind = "audit-rule"
+rule = "-w /etc/docker -p wa -k docker"
+
+[[control]]
+id = "aa"
+title = "t"
+kind = "apparmor-profile"
+path = "/etc/apparmor.d/x"
+content = "profile x {\n  file,\n}\n"
+
+[[control]]
+id = "icc"
+title = "t"
+kind = "docker-daemon"
+key = "icc"
+value = false
+
+[[control]]
+id = "needs-docker"
+title = "t"
+kind = "file-mode"
+path = "/etc/docker"
+mode = "0755"
+requires = ["docker"]
+
+[[control]]
+id = "yama"
+title = "t"
+kind = "sysctl"
+key = "kernel.yama.ptrace_scope"
+value = "1"
+"#,
+            &mut diags,
+        )
+        .unwrap_or_else(|| panic!("profile parses: {diags:?}"));
+        let mut set = ProfileSet::default();
+        set.merge(file);
+        let extra = |id: &str, host: bool| -> Vec<String> {
+            let control = set.controls.iter().find(|c| c.id == id).expect(id);
+            let need = for_control(control, host).expect("a known kind");
+            let mut extra: Vec<String> = need
+                .difference(&FILES.iter().copied().collect())
+                .map(|c| c.to_string())
+                .collect();
+            extra.sort();
+            extra
+        };
+        for (id, host, root) in [
+            ("audit", &["CAP_AUDIT_CONTROL"][..], &[][..]),
+            ("aa", &["CAP_MAC_ADMIN"], &[]),
+            ("icc", &["CAP_SYS_PTRACE"], &[]),
+            ("needs-docker", &["CAP_SYS_PTRACE"], &[]),
+            // Written through ROOT/proc/sys either way.
+            (
+                "yama",
+                &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"],
+                &["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"],
+            ),
+        ] {
+            assert_eq!(extra(id, true), host, "{id} on the host");
+            assert_eq!(extra(id, false), root, "{id} under --root");
         }
     }
 

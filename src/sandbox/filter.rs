@@ -20,9 +20,13 @@ use super::SandboxError;
 /// The allow-list, one or more names per line, `#` starts a reason.
 const ALLOWLIST: &str = include_str!("allowlist");
 
-/// Socket families hardend and its programs open: AF_UNIX (journald, sd_notify, the Docker
-/// API) and AF_NETLINK (auditctl). No internet sockets.
-const SOCKET_FAMILIES: [libc::c_int; 2] = [libc::AF_UNIX, libc::AF_NETLINK];
+/// The netlink protocol auditctl speaks; no other netlink socket is opened (hardend resolves
+/// no names and lists no interfaces, so glibc never asks NETLINK_ROUTE).
+const NETLINK_AUDIT: u64 = libc::NETLINK_AUDIT as u64;
+
+/// The signals hardend sends: SIGHUP to dockerd (reload), SIGKILL to a timed-out auditctl or
+/// apparmor_parser, SIGABRT to itself when it aborts (glibc's `abort` raises it with tgkill).
+const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGKILL, libc::SIGABRT];
 
 /// The flags of `clone` that make new namespaces: refused, as `unshare` and `setns` are.
 const CLONE_NAMESPACES: u64 = (libc::CLONE_NEWNS
@@ -74,6 +78,37 @@ fn resolve(entry: &Entry) -> Option<ScmpSyscall> {
     }
 }
 
+/// The argument values a call is allowed with, for the calls the list narrows: alternatives,
+/// each a set of comparisons that must all hold. `None` allows the call with any arguments.
+fn conditions(name: &str) -> Option<Vec<Vec<ScmpArgCompare>>> {
+    let eq = |arg: u32, value: u64| ScmpArgCompare::new(arg, ScmpCompareOp::Equal, value);
+    let family = |f: libc::c_int| u64::try_from(f).expect("address families are positive");
+    // The signal is the second argument of kill and tkill, the third of tgkill.
+    let signals = |arg: u32| {
+        SIGNALS
+            .iter()
+            .map(|s| vec![eq(arg, u64::try_from(*s).expect("signals are positive"))])
+            .collect()
+    };
+    match name {
+        // AF_UNIX: journald, sd_notify, the Docker API. AF_NETLINK: auditctl, audit only.
+        // No internet sockets.
+        "socket" => Some(vec![
+            vec![eq(0, family(libc::AF_UNIX))],
+            vec![eq(0, family(libc::AF_NETLINK)), eq(2, NETLINK_AUDIT)],
+        ]),
+        // Threads and children, never new namespaces.
+        "clone" => Some(vec![vec![ScmpArgCompare::new(
+            CLONE_FLAGS_ARG,
+            ScmpCompareOp::MaskedEqual(CLONE_NAMESPACES),
+            0,
+        )]]),
+        "kill" | "tkill" => Some(signals(1)),
+        "tgkill" => Some(signals(2)),
+        _ => None,
+    }
+}
+
 /// Builds the filter and loads it for the whole process; returns how many calls it allows.
 /// `no_new_privs` must already be set (the kernel requires it, or CAP_SYS_ADMIN).
 pub fn install() -> Result<usize, SandboxError> {
@@ -98,34 +133,19 @@ pub fn install() -> Result<usize, SandboxError> {
             tracing::debug!("sandbox: no system call `{}` here", entry.name);
             continue;
         };
-        if entry.name == "socket" {
-            for family in SOCKET_FAMILIES {
-                let family = u64::try_from(family).expect("address families are positive");
-                filter
-                    .add_rule_conditional(
-                        ScmpAction::Allow,
-                        call,
-                        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, family)],
-                    )
-                    .map_err(|e| fail("allow socket", e))?;
+        match conditions(&entry.name) {
+            Some(alternatives) => {
+                for all_of in alternatives {
+                    filter
+                        .add_rule_conditional(ScmpAction::Allow, call, &all_of)
+                        .map_err(|e| fail(&format!("allow {} with conditions", entry.name), e))?;
+                }
             }
-        } else if entry.name == "clone" {
-            // Threads and children, never new namespaces.
-            filter
-                .add_rule_conditional(
-                    ScmpAction::Allow,
-                    call,
-                    &[ScmpArgCompare::new(
-                        CLONE_FLAGS_ARG,
-                        ScmpCompareOp::MaskedEqual(CLONE_NAMESPACES),
-                        0,
-                    )],
-                )
-                .map_err(|e| fail("allow clone", e))?;
-        } else {
-            filter
-                .add_rule(ScmpAction::Allow, call)
-                .map_err(|e| fail(&format!("allow {}", entry.name), e))?;
+            None => {
+                filter
+                    .add_rule(ScmpAction::Allow, call)
+                    .map_err(|e| fail(&format!("allow {}", entry.name), e))?;
+            }
         }
         allowed += 1;
     }
@@ -149,6 +169,8 @@ mod tests {
 
     /// The programs hardend runs, with harmless arguments: list the audit rules, compile an
     /// AppArmor profile without loading it. Each line: program, exit code, whether it printed.
+    /// Both must be installed (`auditd` and `apparmor` are in TEST_PACKAGES): without them the
+    /// comparison would hold trivially.
     fn run_programs(dir: &std::path::Path) -> Vec<String> {
         let profile = dir.join("profile");
         std::fs::write(&profile, PROFILE).expect("write the profile");
@@ -161,8 +183,11 @@ mod tests {
             ),
         ];
         runs.iter()
-            .filter(|(bin, _)| std::path::Path::new(bin).exists())
             .map(|(bin, args)| {
+                assert!(
+                    std::path::Path::new(bin).exists(),
+                    "{bin} is missing (scripts/test installs auditd and apparmor)"
+                );
                 let out = Command::new(bin)
                     .args(args)
                     .output()
@@ -198,6 +223,47 @@ mod tests {
             "unshare-result: {}",
             unshare.map_or("not run".to_string(), |o| o.status.success().to_string())
         );
+        // Netlink for audit only.
+        for (name, protocol) in [
+            ("audit", libc::NETLINK_AUDIT),
+            ("route", libc::NETLINK_ROUTE),
+        ] {
+            println!("netlink-{name}: {}", errno_name(open_netlink(protocol)));
+        }
+        // SIGHUP and SIGKILL to a child are allowed; signal 0 (a probe hardend never sends)
+        // is not.
+        let mut child = Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = nix::unistd::Pid::from_raw(child.id().try_into().expect("a pid"));
+        let probe = nix::sys::signal::kill(pid, None);
+        println!("signal-0: {}", errno_name(probe));
+        let hup = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP);
+        println!("signal-hup: {}", errno_name(hup));
+        // Not yet reaped, so the pid is still the child's.
+        let kill = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        println!("signal-kill: {}", errno_name(kill));
+        let _ = child.wait();
+    }
+
+    /// Opens and closes a netlink socket of `protocol`.
+    fn open_netlink(protocol: libc::c_int) -> nix::Result<()> {
+        // SAFETY: socket(2) takes plain integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, protocol) };
+        if fd < 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        // SAFETY: `fd` was just opened here and is owned by nothing else.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        Ok(())
+    }
+
+    fn errno_name(r: nix::Result<()>) -> String {
+        match r {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("{e:?}"),
+        }
     }
 
     #[test]
@@ -224,6 +290,15 @@ mod tests {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("thread-result: 42"), "{stdout}");
         assert!(stdout.contains("unshare-result: false"), "{stdout}");
+        for line in [
+            "netlink-audit: ok",
+            "netlink-route: EPERM",
+            "signal-hup: ok",
+            "signal-kill: ok",
+            "signal-0: EPERM",
+        ] {
+            assert!(stdout.contains(line), "{line}: {stdout}");
+        }
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //! file (`missing_capabilities`); until hardend restarts, the kernel refuses that control's
 //! changes (an `error`). The same goes for turning `sandbox` on or off: it takes effect at the
 //! next start. A fight's writer is named only when hardend may read that process's
-//! `/proc/PID/fd` (CAP_SYS_PTRACE, kept only for component controls, is needed for a writer
-//! holding more capabilities).
+//! `/proc/PID/fd` (CAP_SYS_PTRACE, kept only for component controls on the host and for
+//! `kernel.yama.*` sysctls, is needed for a writer holding more capabilities).
+//!
+//! Under `--root` (a root that is not `/`) live parts are `skipped`, so the capabilities only
+//! they need (CAP_AUDIT_CONTROL, CAP_MAC_ADMIN, CAP_SYS_PTRACE for /proc/PID) are neither kept
+//! nor reported missing: a restricted set such as the Kubernetes DaemonSet's is enough.
 
 mod capabilities;
 mod filter;
@@ -58,14 +62,17 @@ pub struct SandboxStatus {
 
 pub struct Sandbox {
     status: SandboxStatus,
+    /// Whether the root is the host's `/` (live parts run, and need their capabilities).
+    host: bool,
 }
 
 impl Sandbox {
     /// Enters the sandbox for `set` when `enabled`; either way reads back the process's state.
-    pub fn enter(enabled: bool, set: &ProfileSet) -> Result<Sandbox, SandboxError> {
+    /// `host` says whether the root is the host's `/`.
+    pub fn enter(enabled: bool, host: bool, set: &ProfileSet) -> Result<Sandbox, SandboxError> {
         let mut allowed = 0;
         if enabled {
-            let keep: caps::CapsHashSet = capabilities::for_set(set).into_keys().collect();
+            let keep: caps::CapsHashSet = capabilities::for_set(set, host).into_keys().collect();
             capabilities::keep_only(&keep)?;
             nix::sys::prctl::set_no_new_privs().map_err(SandboxError::NoNewPrivs)?;
             allowed = filter::install()?;
@@ -73,6 +80,7 @@ impl Sandbox {
         probe();
         let mut sandbox = Sandbox {
             status: read_back(enabled, allowed),
+            host,
         };
         sandbox.note_needs(set);
         for (cap, ids) in &sandbox.status.missing_capabilities {
@@ -133,7 +141,7 @@ impl Sandbox {
     fn note_needs(&mut self, set: &ProfileSet) {
         self.status.missing_capabilities = if self.status.enabled {
             let held = caps::read(None, CapSet::Permitted).unwrap_or_default();
-            capabilities::for_set(set)
+            capabilities::for_set(set, self.host)
                 .into_iter()
                 .filter(|(cap, _)| !held.contains(cap))
                 .map(|(cap, ids)| (cap.to_string(), ids))
