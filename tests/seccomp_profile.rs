@@ -198,7 +198,8 @@ fn each_invalid_profile_is_an_error_with_its_reason_and_is_never_deployed() {
         assert!(line.contains(": error: "), "{line}");
         assert!(line.contains(reason), "{line}");
     }
-    assert!(!out.stderr.contains("control `good`"), "{out:?}");
+    // Only warned about (GOOD uses Docker-only keys under the kubelet's directory).
+    assert!(!out.stderr.contains("error: control `good`"), "{out:?}");
 }
 
 #[test]
@@ -229,6 +230,52 @@ fn an_unknown_syscall_name_only_warns() {
         out.stderr.contains("warning") && out.stderr.contains("hardend_no_such_call"),
         "{out:?}"
     );
+}
+
+#[test]
+fn docker_only_keys_warn_under_the_kubelet_directory() {
+    let env = Env::new();
+    // GOOD uses archMap, `includes` and `excludes`: containerd drops them for a kubelet
+    // profile, Docker honours them for its own.
+    let src = source(&env, "app.json", GOOD);
+    let docker = "/etc/docker/seccomp/app.json";
+    env.profile(
+        "10-seccomp",
+        &profile(&format!(
+            "{}{}",
+            control("kubelet-seccomp", TARGET, &src),
+            control("docker-seccomp", docker, &src)
+        )),
+    );
+
+    let report = env.apply_json(0, &[]);
+    assert_eq!(field(&report, "kubelet-seccomp", "status"), "fixed");
+    let message = field(&report, "kubelet-seccomp", "message");
+    for place in [
+        "ignored by containerd, which loads kubelet localhost profiles as plain OCI JSON",
+        "archMap (the filter would cover only the node's native architecture)",
+        "syscalls[2].excludes (the rule would apply unconditionally: SCMP_ACT_ALLOW for clone (with its args))",
+        "syscalls[3].includes (the rule would apply unconditionally: SCMP_ACT_ALLOW for mount)",
+    ] {
+        assert!(message.contains(place), "{place} not in {message}");
+    }
+    assert!(
+        !field(&report, "docker-seccomp", "message").contains("containerd"),
+        "{report:#}"
+    );
+
+    let out = env.run(&["validate"]);
+    out.expect_code(0);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("control `kubelet-seccomp`"))
+        .unwrap_or_else(|| panic!("no warning: {out:?}"));
+    assert!(
+        line.contains("warning") && line.contains("syscalls[3].includes"),
+        "{line}"
+    );
+    assert!(!out.stderr.contains("control `docker-seccomp`"), "{out:?}");
 }
 
 #[test]
@@ -298,8 +345,9 @@ fn the_builtin_default_profile_builds_and_deploys_for_the_kubelet() {
         std::fs::read(&shipped).unwrap()
     );
     let message = field(&report, "hardend-seccomp-default", "message");
-    // An allow-list of some 360 names across three architectures.
+    // An allow-list of some 370 names across five architectures, in plain OCI form.
     assert!(instructions(message) > 300, "{message}");
+    assert!(!message.contains("containerd"), "{message}");
 
     // An allow-list with an EPERM default, as Docker's.
     let json: serde_json::Value =
