@@ -279,6 +279,61 @@ fn docker_only_keys_warn_under_the_kubelet_directory() {
 }
 
 #[test]
+fn a_relative_source_beside_a_configmap_profile_is_read_through_data() {
+    use std::os::unix::fs::symlink;
+
+    // The kubelet's projection of a ConfigMap with two keys: each visible name links to
+    // `..data/NAME`, and `..data` to the timestamped directory holding the files.
+    let env = Env::new();
+    let toml = format!(
+        "[profile]\nname = \"seccomp\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"app-seccomp\"\ntitle = \"app\"\nkind = \"seccomp-profile\"\npath = \"{TARGET}\"\nsource = \"app.json\"\n"
+    );
+    // One version of the ConfigMap; `..data` swapped to it by rename, the previous removed.
+    let project = |stamp: &str, json: &str| {
+        let version = format!("..2026_11_23_12_00_{stamp}.000000001");
+        let dir = env.profiles.join(&version);
+        mkdirs(&dir);
+        chmod(&dir, 0o755);
+        for (name, text) in [("10-seccomp.toml", toml.as_str()), ("app.json", json)] {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            chmod(&p, 0o644);
+            let visible = env.profiles.join(name);
+            if std::fs::symlink_metadata(&visible).is_err() {
+                symlink(Path::new("..data").join(name), visible).unwrap();
+            }
+        }
+        let old = std::fs::read_link(env.profiles.join("..data")).ok();
+        symlink(&version, env.profiles.join("..data_tmp")).unwrap();
+        std::fs::rename(env.profiles.join("..data_tmp"), env.profiles.join("..data")).unwrap();
+        if let Some(old) = old {
+            std::fs::remove_dir_all(env.profiles.join(old)).unwrap();
+        }
+    };
+
+    project("00", GOOD);
+    let report = env.apply_json(0, &[]);
+    assert_eq!(
+        field(&report, "app-seccomp", "status"),
+        "fixed",
+        "{report:#}"
+    );
+    assert_eq!(std::fs::read_to_string(env.path(TARGET)).unwrap(), GOOD);
+    env.run(&["validate"]).expect_code(0);
+
+    // An update of the ConfigMap brings the new source with it.
+    let v2 = GOOD.replace("\"brk\"", "\"brk\", \"getpid\"");
+    project("01", &v2);
+    let report = env.apply_json(0, &[]);
+    assert_eq!(
+        field(&report, "app-seccomp", "status"),
+        "fixed",
+        "{report:#}"
+    );
+    assert_eq!(std::fs::read_to_string(env.path(TARGET)).unwrap(), v2);
+}
+
+#[test]
 fn a_source_that_turns_invalid_leaves_the_deployed_profile_alone() {
     let env = Env::new();
     let src = source(&env, "app.json", GOOD);
