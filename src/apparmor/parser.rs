@@ -131,7 +131,7 @@ fn run(bin: &Path, args: &[&str], input: Option<&[u8]>) -> Result<Ran, Rejection
     }
     let stdout = drain(child.stdout.take());
     let stderr = drain(child.stderr.take());
-    let status = wait(&mut child)?;
+    let status = wait(&mut child, TIMEOUT)?;
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&stderr);
@@ -167,10 +167,10 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<V
     })
 }
 
-/// Waits for the child up to [`TIMEOUT`], then kills it. The `Child` is not reaped until
-/// then, so the kill cannot reach another process that reused its pid.
-fn wait(child: &mut Child) -> Result<ExitStatus, Rejection> {
-    let deadline = Instant::now() + TIMEOUT;
+/// Waits for the child up to `timeout`, then kills it. The `Child` is not reaped until then,
+/// so the kill cannot reach another process that reused its pid.
+fn wait(child: &mut Child, timeout: Duration) -> Result<ExitStatus, Rejection> {
+    let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     loop {
         match child.try_wait() {
@@ -180,7 +180,7 @@ fn wait(child: &mut Child) -> Result<ExitStatus, Rejection> {
                 let _ = child.wait();
                 return Err(Rejection::transient(format!(
                     "no answer within {}s",
-                    TIMEOUT.as_secs()
+                    timeout.as_secs()
                 )));
             }
             Ok(None) => {
@@ -210,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn a_killed_or_timed_out_parser_is_no_definite_answer() {
+    fn a_killed_or_unstartable_parser_is_no_definite_answer() {
         // `sh -c 'kill -9 $$'` stands in for a parser killed mid-compile.
         let e = run(Path::new("/bin/sh"), &["-c", "kill -9 $$"], None).unwrap_err();
         assert!(!e.definite, "{e:?}");
@@ -223,5 +223,17 @@ mod tests {
         assert!(e.definite && e.message == "bad text", "{e:?}");
         let e = run(Path::new("/nonexistent/apparmor_parser"), &[], None).unwrap_err();
         assert!(!e.definite && e.message.contains("cannot run"), "{e:?}");
+    }
+
+    #[test]
+    fn a_hung_parser_is_killed_and_reaped() {
+        let mut child = Command::new("/bin/sleep").arg("60").spawn().unwrap();
+        let started = Instant::now();
+        let e = wait(&mut child, Duration::from_millis(200)).unwrap_err();
+        assert!(!e.definite && e.message.starts_with("no answer"), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // Killed and reaped: its status is known, no zombie left behind.
+        let status = child.try_wait().unwrap().expect("reaped");
+        assert!(status.code().is_none(), "{status:?}");
     }
 }
