@@ -86,14 +86,14 @@ impl AppArmorProfile {
             Ok(c) => c.clone(),
             Err(e) => {
                 return Err(format!(
-                    "AppArmor profile rejected ({}), not deployed: {e}",
+                    "AppArmor profile rejected ({}): {e}",
                     self.file.origin()
                 ))
             }
         };
         match compiled.forced.first() {
             Some((name, forced)) if self.mode == ProfileMode::Enforce => Err(format!(
-                "`profile_mode = \"enforce\"` cannot take effect ({}), not deployed: the text forces {forced} mode on {name} (flags=({forced})), which apparmor_parser keeps whatever mode it is asked for; remove the flag or set `profile_mode = \"{forced}\"`",
+                "`profile_mode = \"enforce\"` cannot take effect ({}): the text forces {forced} mode on {name} (flags=({forced})), which apparmor_parser keeps whatever mode it is asked for; remove the flag or set `profile_mode = \"{forced}\"`",
                 self.file.origin()
             )),
             _ => Ok(compiled),
@@ -233,7 +233,7 @@ impl Kind for AppArmorProfile {
                             "a profile apparmor_parser compiles, loadable in {} mode",
                             self.mode.name()
                         ))
-                        .message(e)],
+                        .message(format!("not deployed: {e}"))],
                 }
             }
         };
