@@ -124,6 +124,54 @@ fn a_bad_profile_is_rejected_with_the_parsers_message_and_not_deployed() {
 }
 
 #[test]
+fn a_text_forcing_complain_mode_cannot_be_enforced() {
+    let env = Env::new();
+    let forced = "/etc/apparmor.d/hardend-test-forced";
+    let allowed = "/etc/apparmor.d/hardend-test-allowed";
+    let text = |name: &str| {
+        format!("profile {name} flags=(attach_disconnected,complain) {{\n  /etc/hostname r,\n}}\n")
+    };
+    let file = env.profile(
+        "10-aa",
+        &profile(&format!(
+            "{}{}",
+            aa_control("aa-forced", forced, &text("hardend-test-forced"), "enforce"),
+            aa_control(
+                "aa-allowed",
+                allowed,
+                &text("hardend-test-allowed"),
+                "complain"
+            )
+        )),
+    );
+
+    // An error with no fix: loading it again could never enforce it.
+    let report = env.apply_json(1, &[]);
+    assert_eq!(field(&report, "aa-forced", "status"), "error", "{report:#}");
+    let message = field(&report, "aa-forced", "message");
+    assert!(
+        message.contains("forces complain mode on hardend-test-forced")
+            && message.contains("profile_mode = \"complain\""),
+        "{message}"
+    );
+    assert!(!env.path(forced).exists(), "deployed against its mode");
+    // The same text with the mode it forces is fine.
+    assert_eq!(field(&report, "aa-allowed", "status"), "skipped");
+    assert!(env.path(allowed).exists());
+
+    let out = env.run(&["validate"]);
+    out.expect_code(2);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("control `aa-forced`"))
+        .unwrap_or_else(|| panic!("not reported: {out:?}"));
+    assert!(line.starts_with(&format!("{}:", file.display())), "{line}");
+    assert!(line.contains("forces complain mode"), "{line}");
+    assert!(!out.stderr.contains("control `aa-allowed`"), "{out:?}");
+}
+
+#[test]
 fn profile_mode_and_path_are_checked_when_the_profile_loads() {
     let env = Env::new();
     let up = "[[control]]\nid = \"aa-up\"\ntitle = \"up\"\nkind = \"apparmor-profile\"\npath = \"/etc/apparmor.d/y\"\nsource = \"../y\"\n";

@@ -198,7 +198,8 @@ fn each_invalid_profile_is_an_error_with_its_reason_and_is_never_deployed() {
         assert!(line.contains(": error: "), "{line}");
         assert!(line.contains(reason), "{line}");
     }
-    assert!(!out.stderr.contains("control `good`"), "{out:?}");
+    // Only warned about (GOOD uses Docker-only keys under the kubelet's directory).
+    assert!(!out.stderr.contains("error: control `good`"), "{out:?}");
 }
 
 #[test]
@@ -229,6 +230,107 @@ fn an_unknown_syscall_name_only_warns() {
         out.stderr.contains("warning") && out.stderr.contains("hardend_no_such_call"),
         "{out:?}"
     );
+}
+
+#[test]
+fn docker_only_keys_warn_under_the_kubelet_directory() {
+    let env = Env::new();
+    // GOOD uses archMap, `includes` and `excludes`: containerd drops them for a kubelet
+    // profile, Docker honours them for its own.
+    let src = source(&env, "app.json", GOOD);
+    let docker = "/etc/docker/seccomp/app.json";
+    env.profile(
+        "10-seccomp",
+        &profile(&format!(
+            "{}{}",
+            control("kubelet-seccomp", TARGET, &src),
+            control("docker-seccomp", docker, &src)
+        )),
+    );
+
+    let report = env.apply_json(0, &[]);
+    assert_eq!(field(&report, "kubelet-seccomp", "status"), "fixed");
+    let message = field(&report, "kubelet-seccomp", "message");
+    for place in [
+        "ignored by containerd, which loads kubelet localhost profiles as plain OCI JSON",
+        "archMap (the filter would cover only the node's native architecture)",
+        "syscalls[2].excludes (the rule would apply unconditionally: SCMP_ACT_ALLOW for clone (with its args))",
+        "syscalls[3].includes (the rule would apply unconditionally: SCMP_ACT_ALLOW for mount)",
+    ] {
+        assert!(message.contains(place), "{place} not in {message}");
+    }
+    assert!(
+        !field(&report, "docker-seccomp", "message").contains("containerd"),
+        "{report:#}"
+    );
+
+    let out = env.run(&["validate"]);
+    out.expect_code(0);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("control `kubelet-seccomp`"))
+        .unwrap_or_else(|| panic!("no warning: {out:?}"));
+    assert!(
+        line.contains("warning") && line.contains("syscalls[3].includes"),
+        "{line}"
+    );
+    assert!(!out.stderr.contains("control `docker-seccomp`"), "{out:?}");
+}
+
+#[test]
+fn a_relative_source_beside_a_configmap_profile_is_read_through_data() {
+    use std::os::unix::fs::symlink;
+
+    // The kubelet's projection of a ConfigMap with two keys: each visible name links to
+    // `..data/NAME`, and `..data` to the timestamped directory holding the files.
+    let env = Env::new();
+    let toml = format!(
+        "[profile]\nname = \"seccomp\"\npolicy = \"enforce\"\n\n[[control]]\nid = \"app-seccomp\"\ntitle = \"app\"\nkind = \"seccomp-profile\"\npath = \"{TARGET}\"\nsource = \"app.json\"\n"
+    );
+    // One version of the ConfigMap; `..data` swapped to it by rename, the previous removed.
+    let project = |stamp: &str, json: &str| {
+        let version = format!("..2026_11_23_12_00_{stamp}.000000001");
+        let dir = env.profiles.join(&version);
+        mkdirs(&dir);
+        chmod(&dir, 0o755);
+        for (name, text) in [("10-seccomp.toml", toml.as_str()), ("app.json", json)] {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            chmod(&p, 0o644);
+            let visible = env.profiles.join(name);
+            if std::fs::symlink_metadata(&visible).is_err() {
+                symlink(Path::new("..data").join(name), visible).unwrap();
+            }
+        }
+        let old = std::fs::read_link(env.profiles.join("..data")).ok();
+        symlink(&version, env.profiles.join("..data_tmp")).unwrap();
+        std::fs::rename(env.profiles.join("..data_tmp"), env.profiles.join("..data")).unwrap();
+        if let Some(old) = old {
+            std::fs::remove_dir_all(env.profiles.join(old)).unwrap();
+        }
+    };
+
+    project("00", GOOD);
+    let report = env.apply_json(0, &[]);
+    assert_eq!(
+        field(&report, "app-seccomp", "status"),
+        "fixed",
+        "{report:#}"
+    );
+    assert_eq!(std::fs::read_to_string(env.path(TARGET)).unwrap(), GOOD);
+    env.run(&["validate"]).expect_code(0);
+
+    // An update of the ConfigMap brings the new source with it.
+    let v2 = GOOD.replace("\"brk\"", "\"brk\", \"getpid\"");
+    project("01", &v2);
+    let report = env.apply_json(0, &[]);
+    assert_eq!(
+        field(&report, "app-seccomp", "status"),
+        "fixed",
+        "{report:#}"
+    );
+    assert_eq!(std::fs::read_to_string(env.path(TARGET)).unwrap(), v2);
 }
 
 #[test]
@@ -298,8 +400,9 @@ fn the_builtin_default_profile_builds_and_deploys_for_the_kubelet() {
         std::fs::read(&shipped).unwrap()
     );
     let message = field(&report, "hardend-seccomp-default", "message");
-    // An allow-list of some 360 names across three architectures.
+    // An allow-list of some 370 names across five architectures, in plain OCI form.
     assert!(instructions(message) > 300, "{message}");
+    assert!(!message.contains("containerd"), "{message}");
 
     // An allow-list with an EPERM default, as Docker's.
     let json: serde_json::Value =

@@ -12,14 +12,15 @@
 //! `rollback` restores the file only: what the kernel has loaded stays until it is unloaded
 //! or the host reboots.
 //!
-//! Limits: a profile whose text says `flags=(complain)` cannot be made to enforce by
-//! `profile_mode` (the parser has no switch for it): it stays `drift` until the text changes.
+//! A text that forces a mode (`flags=(complain)`, as `apparmor_parser -d` reports it) with
+//! `profile_mode = "enforce"` is an `error` with no fix, and is not deployed: the parser has no
+//! switch to enforce it, so loading it again would only repeat the drift on every poll.
 
 use std::path::Path;
 
 use super::file_content::observe_content;
 use super::{Context, FileContent, Fix, Kind, Observation, Part};
-use crate::apparmor::{self, KernelState, ProfileMode};
+use crate::apparmor::{self, Compiled, KernelState, ProfileMode};
 use crate::engine::Status;
 use crate::fs::TrustPolicy;
 use crate::profile::reader::TableReader;
@@ -72,15 +73,30 @@ impl AppArmorProfile {
         Some(AppArmorProfile { file, mode: mode? })
     }
 
-    /// The profile's verdict, for `hardend validate`: the reason the parser rejects it.
+    /// The profile's verdict, for `hardend validate`: the reason the parser rejects it, or
+    /// the mode its text forces against `profile_mode`.
     pub fn check_content(&self, trust: &TrustPolicy) -> Result<(), String> {
         let content = self.file.read_desired(trust)?;
-        match apparmor::compile(&content).as_ref() {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!(
-                "AppArmor profile rejected ({}): {e}",
+        self.verdict(&content).map(|_| ())
+    }
+
+    /// The compiled profile, or why it cannot be deployed.
+    fn verdict(&self, content: &[u8]) -> Result<Compiled, String> {
+        let compiled = match apparmor::compile(content).as_ref() {
+            Ok(c) => c.clone(),
+            Err(e) => {
+                return Err(format!(
+                    "AppArmor profile rejected ({}): {e}",
+                    self.file.origin()
+                ))
+            }
+        };
+        match compiled.forced.first() {
+            Some((name, forced)) if self.mode == ProfileMode::Enforce => Err(format!(
+                "`profile_mode = \"enforce\"` cannot take effect ({}): the text forces {forced} mode on {name} (flags=({forced})), which apparmor_parser keeps whatever mode it is asked for; remove the flag or set `profile_mode = \"{forced}\"`",
                 self.file.origin()
             )),
+            _ => Ok(compiled),
         }
     }
 
@@ -185,8 +201,7 @@ impl Kind for AppArmorProfile {
             return None;
         }
         let content = self.file.desired(ctx).ok()?;
-        let verdict = apparmor::compile(&content);
-        let names = verdict.as_ref().as_ref().ok()?;
+        let names = self.verdict(&content).ok()?.names;
         match KernelState::read() {
             state @ KernelState::Loaded(_) => Some(
                 names
@@ -208,24 +223,23 @@ impl Kind for AppArmorProfile {
                 }
             }
         };
-        let verdict = apparmor::compile(&content);
-        let names = match verdict.as_ref() {
-            Ok(names) => names,
+        let names = match self.verdict(&content) {
+            Ok(compiled) => compiled.names,
             Err(e) => {
                 return Observation {
                     target: shown.clone(),
                     parts: vec![Part::new(shown, Status::Error)
-                        .expected("a profile apparmor_parser compiles")
-                        .message(format!(
-                            "AppArmor profile rejected ({}), not deployed: {e}",
-                            self.file.origin()
-                        ))],
+                        .expected(format!(
+                            "a profile apparmor_parser compiles, loadable in {} mode",
+                            self.mode.name()
+                        ))
+                        .message(format!("not deployed: {e}"))],
                 }
             }
         };
         let file = observe_content(&self.file, ctx, content);
         let content_changes = matches!(&file.fix, Some(Fix::WriteFile { .. }));
-        let live = self.live_part(ctx, names, content_changes);
+        let live = self.live_part(ctx, &names, content_changes);
         Observation {
             target: shown,
             parts: vec![file, live],

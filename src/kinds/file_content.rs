@@ -53,8 +53,9 @@ impl FileContent {
                         .components()
                         .all(|c| matches!(c, Component::Normal(_))) =>
             {
-                let dir = r.source().path.parent().unwrap_or(Path::new("."));
-                Some(ContentSource::File(dir.join(&s.value)))
+                Some(ContentSource::File(
+                    profile_dir(r.source().path).join(&s.value),
+                ))
             }
             (None, Some(s)) => {
                 r.error(
@@ -114,6 +115,20 @@ impl FileContent {
             }
         }
     }
+}
+
+/// The directory a profile file really lives in: its own, or, when the file is a symlink, the
+/// directory its link points into (one link, not canonicalised). A ConfigMap key is
+/// `profiles.d/NAME -> ..data/NAME`: a relative `source` then resolves to `profiles.d/..data/X`,
+/// read through the same `..data` link as the profile itself, instead of the key's own link
+/// `profiles.d/X`, which `read_trusted` refuses; and it stays valid when the kubelet swaps
+/// `..data` to a new version.
+fn profile_dir(profile: &Path) -> PathBuf {
+    let dir = profile.parent().unwrap_or(Path::new("."));
+    std::fs::read_link(profile)
+        .ok()
+        .and_then(|target| dir.join(target).parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.to_path_buf())
 }
 
 fn digest(bytes: &[u8]) -> String {

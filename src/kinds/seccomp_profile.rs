@@ -6,14 +6,19 @@
 //! reverted, originals backed up) whose content must first pass [`crate::seccomp::validate`]:
 //! an invalid profile makes the control `error` with the reason and is never written, because
 //! a runtime that reads it fails every container it starts. Syscall names this libseccomp does
-//! not know are a warning in the message, as runtimes skip them.
+//! not know are a warning in the message, as runtimes skip them. Under the kubelet's directory
+//! Docker-only keys are a warning too: containerd drops them (see `seccomp::oci`).
 
 use super::file_content::observe_content;
 use super::{Context, FileContent, Kind, Observation, Part};
 use crate::engine::Status;
 use crate::fs::TrustPolicy;
 use crate::profile::reader::TableReader;
-use crate::seccomp;
+use crate::seccomp::{self, Validated};
+
+/// Where the kubelet's `localhost/` profiles live: the runtime (containerd) reads them as plain
+/// OCI JSON.
+const KUBELET_PROFILES: &str = "/var/lib/kubelet/seccomp/";
 
 #[derive(Debug, Clone)]
 pub struct SeccompProfile {
@@ -29,12 +34,25 @@ impl SeccompProfile {
     pub fn check_content(&self, trust: &TrustPolicy) -> Result<Option<String>, String> {
         let content = self.file.read_desired(trust)?;
         match seccomp::validate(&content).as_ref() {
-            Ok(v) => Ok(v.warning()),
+            Ok(v) => Ok(self.warning(v)),
             Err(e) => Err(format!(
                 "invalid seccomp profile ({}): {e}",
                 self.file.origin()
             )),
         }
+    }
+
+    /// Unknown syscall names, and Docker-only keys in a profile the kubelet will hand to
+    /// containerd.
+    fn warning(&self, v: &Validated) -> Option<String> {
+        let kubelet = self
+            .file
+            .path
+            .starts_with(KUBELET_PROFILES)
+            .then(|| v.kubelet_warning())
+            .flatten();
+        let notes: Vec<String> = [v.warning(), kubelet].into_iter().flatten().collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
     }
 }
 
@@ -64,12 +82,15 @@ impl Kind for SeccompProfile {
                     )),
                 Ok(v) => {
                     let mut part = observe_content(&self.file, ctx, content);
-                    let notes: Vec<String> =
-                        [Some(part.message.clone()), Some(v.summary()), v.warning()]
-                            .into_iter()
-                            .flatten()
-                            .filter(|m| !m.is_empty())
-                            .collect();
+                    let notes: Vec<String> = [
+                        Some(part.message.clone()),
+                        Some(v.summary()),
+                        self.warning(v),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| !m.is_empty())
+                    .collect();
                     part.message = notes.join("; ");
                     part
                 }

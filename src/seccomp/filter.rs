@@ -1,6 +1,6 @@
 //! The profile turned into a libseccomp filter as runc builds it
 //! (`libcontainer/seccomp/seccomp_linux.go`), then exported as BPF to a memfd to measure it.
-//! The filter is never loaded.
+//! hardend never loads it (its tests do, in a child process, to probe what it refuses).
 //!
 //! runc's choices kept here: a rule whose action is the default action is skipped (libseccomp
 //! refuses it with EACCES); an unresolvable syscall name is skipped; conditions of one rule are
@@ -8,7 +8,7 @@
 //! express, and then each condition becomes a rule of its own.
 
 use std::collections::BTreeSet;
-use std::io::{Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -26,7 +26,27 @@ const DEFAULT_ERRNO: u32 = libc::EPERM as u32;
 /// One BPF instruction (`struct sock_filter`) is 8 bytes.
 const BPF_INSTRUCTION: usize = 8;
 
+/// The filter runc would build for `p` on `host`, measured.
 pub fn build(p: &Profile, host: &Host) -> Result<Validated, SeccompError> {
+    let program = program(p, host)?;
+    Ok(Validated {
+        instructions: program.bpf.len() / BPF_INSTRUCTION,
+        architectures: program.architectures,
+        unknown_syscalls: program.unknown.into_iter().collect(),
+        docker_only: Vec::new(),
+    })
+}
+
+/// A filter as exported BPF.
+pub struct Program {
+    /// `struct sock_filter` instructions, 8 bytes each.
+    pub bpf: Vec<u8>,
+    pub architectures: Vec<&'static str>,
+    pub unknown: BTreeSet<String>,
+}
+
+/// Builds the filter runc would build for `p` on `host` and exports it.
+pub fn program(p: &Profile, host: &Host) -> Result<Program, SeccompError> {
     let default = action(
         p.default_action.expect("check() requires defaultAction"),
         p.default_errno_ret,
@@ -88,14 +108,14 @@ pub fn build(p: &Profile, host: &Host) -> Result<Validated, SeccompError> {
     ctx.export_bpf(&fd)
         .map_err(|e| SeccompError::Export(e.to_string()))?;
     let mut file = std::fs::File::from(fd);
-    let bytes = file
-        .seek(SeekFrom::End(0))
+    let mut bpf = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bpf))
         .map_err(|e| SeccompError::Export(e.to_string()))?;
-    let bytes = usize::try_from(bytes).expect("a BPF program fits in memory");
-    Ok(Validated {
-        instructions: bytes / BPF_INSTRUCTION,
+    Ok(Program {
+        bpf,
         architectures,
-        unknown_syscalls: unknown.into_iter().collect(),
+        unknown,
     })
 }
 

@@ -15,6 +15,7 @@
 mod check;
 mod filter;
 mod host;
+mod oci;
 pub mod profile;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Validated {
     /// Syscall names this libseccomp cannot resolve: their rules are skipped, so those calls
     /// get `defaultAction`.
     pub unknown_syscalls: Vec<String>,
+    /// Docker-only keys by JSON path, with what the rule does without them ([`oci`]).
+    pub docker_only: Vec<String>,
 }
 
 impl Validated {
@@ -84,6 +87,17 @@ impl Validated {
             )
         })
     }
+
+    /// The warning for a profile the kubelet hands to its runtime, if it uses keys containerd
+    /// drops.
+    pub fn kubelet_warning(&self) -> Option<String> {
+        (!self.docker_only.is_empty()).then(|| {
+            format!(
+                "Docker-only keys ignored by containerd, which loads kubelet localhost profiles as plain OCI JSON: {}",
+                self.docker_only.join("; ")
+            )
+        })
+    }
 }
 
 pub type Verdict = Arc<Result<Validated, SeccompError>>;
@@ -102,7 +116,9 @@ pub fn validate(bytes: &[u8]) -> Verdict {
 pub fn validate_uncached(bytes: &[u8], host: &Host) -> Result<Validated, SeccompError> {
     let profile = profile::parse(bytes)?;
     check::check(&profile)?;
-    filter::build(&profile, host)
+    let mut validated = filter::build(&profile, host)?;
+    validated.docker_only = oci::docker_only(&profile);
+    Ok(validated)
 }
 
 #[cfg(test)]
@@ -246,6 +262,112 @@ mod tests {
         for (json, place) in cases {
             let e = run(json).expect_err(json).to_string();
             assert!(e.starts_with(place), "{json}: {e}");
+        }
+    }
+
+    /// Calls the built-in profile must refuse, each with arguments that make the kernel fail
+    /// it early with an errno other than EPERM when no filter is in the way (as root), so that
+    /// EPERM can only come from the filter: `(name, number, args)`.
+    const REFUSED: &[(&str, libc::c_long, [libc::c_long; 5])] = &[
+        // An undefined flag bit: EINVAL before any namespace is made.
+        (
+            "unshare",
+            libc::SYS_unshare,
+            [(libc::CLONE_NEWUSER | 0x1) as libc::c_long, 0, 0, 0, 0],
+        ),
+        (
+            "setns",
+            libc::SYS_setns,
+            [-1, libc::CLONE_NEWUSER as libc::c_long, 0, 0, 0],
+        ),
+        // A target path at address 1: EFAULT.
+        ("mount", libc::SYS_mount, [0, 1, 0, 0, 0]),
+        // An unknown command: EINVAL.
+        ("bpf", libc::SYS_bpf, [9999, 0, 0, 0, 0]),
+        // CLONE_NEWUSER with CLONE_FS is refused before any process is made: EINVAL.
+        (
+            "clone(CLONE_NEWUSER)",
+            libc::SYS_clone,
+            [
+                (libc::CLONE_NEWUSER | libc::CLONE_FS) as libc::c_long,
+                0,
+                0,
+                0,
+                0,
+            ],
+        ),
+    ];
+
+    /// Runs the `REFUSED` calls in a forked child, under `bpf` when given; for each, whether it
+    /// failed with EPERM.
+    fn probe(bpf: Option<&[u8]>) -> Vec<bool> {
+        // SAFETY: the child only makes raw system calls and exits, all async-signal-safe.
+        match unsafe { nix::unistd::fork() }.expect("fork") {
+            nix::unistd::ForkResult::Child => unsafe {
+                if let Some(bpf) = bpf {
+                    let prog = libc::sock_fprog {
+                        len: (bpf.len() / 8) as u16,
+                        filter: bpf.as_ptr() as *mut libc::sock_filter,
+                    };
+                    if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                        || libc::syscall(libc::SYS_seccomp, 1 /* SET_MODE_FILTER */, 0, &prog) != 0
+                    {
+                        libc::_exit(255);
+                    }
+                }
+                let mut eperm = 0;
+                for (i, (_, nr, a)) in REFUSED.iter().enumerate() {
+                    let r = libc::syscall(*nr, a[0], a[1], a[2], a[3], a[4]);
+                    if r == -1 && *libc::__errno_location() == libc::EPERM {
+                        eperm |= 1 << i;
+                    }
+                }
+                // An allowed call still works under the filter.
+                if libc::syscall(libc::SYS_getppid) <= 0 {
+                    libc::_exit(254);
+                }
+                libc::_exit(eperm);
+            },
+            nix::unistd::ForkResult::Parent { child } => {
+                let status = nix::sys::wait::waitpid(child, None).expect("waitpid");
+                let nix::sys::wait::WaitStatus::Exited(_, code) = status else {
+                    panic!("probe child: {status:?}");
+                };
+                assert!(code < 254, "probe child failed to set up: exit {code}");
+                (0..REFUSED.len()).map(|i| code & (1 << i) != 0).collect()
+            }
+        }
+    }
+
+    #[test]
+    fn the_builtin_profile_refuses_namespaces_mounts_and_bpf_as_containerd_loads_it() {
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/profiles/seccomp/default.json"
+        ))
+        .unwrap();
+        let parsed = profile::parse(&json).unwrap();
+        check::check(&parsed).unwrap();
+        assert_eq!(
+            oci::docker_only(&parsed),
+            Vec::<String>::new(),
+            "the kubelet copy must be plain OCI JSON"
+        );
+
+        // Without a filter each probe fails for another reason than EPERM (tests run as root),
+        // so EPERM below comes from the filter.
+        let open = probe(None);
+        for ((name, ..), eperm) in REFUSED.iter().zip(&open) {
+            assert!(
+                !eperm,
+                "{name} fails with EPERM without a filter: run as root"
+            );
+        }
+        // As containerd hands it to runc: Docker's keys dropped, every rule unconditional.
+        let program = filter::program(&oci::plain(&parsed), &host()).unwrap();
+        let filtered = probe(Some(&program.bpf));
+        for ((name, ..), eperm) in REFUSED.iter().zip(&filtered) {
+            assert!(eperm, "{name} is not refused by the built-in profile");
         }
     }
 

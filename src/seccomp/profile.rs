@@ -75,6 +75,12 @@ pub struct Filter {
     pub min_kernel: Option<KernelVersion>,
 }
 
+impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.caps.is_empty() && self.arches.is_empty() && self.min_kernel.is_none()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Arg {
@@ -112,6 +118,21 @@ impl Action {
     /// Only these carry an `errnoRet` (runtime-spec: any other action with one must fail).
     pub fn takes_errno(self) -> bool {
         matches!(self, Action::Errno | Action::Trace)
+    }
+
+    /// The name as a profile spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Kill => "SCMP_ACT_KILL",
+            Action::KillProcess => "SCMP_ACT_KILL_PROCESS",
+            Action::KillThread => "SCMP_ACT_KILL_THREAD",
+            Action::Trap => "SCMP_ACT_TRAP",
+            Action::Errno => "SCMP_ACT_ERRNO",
+            Action::Trace => "SCMP_ACT_TRACE",
+            Action::Allow => "SCMP_ACT_ALLOW",
+            Action::Log => "SCMP_ACT_LOG",
+            Action::Notify => "SCMP_ACT_NOTIFY",
+        }
     }
 }
 
