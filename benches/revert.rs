@@ -23,7 +23,9 @@
 //! the same directory, fchown, fchmod, write, fsync, renameat, fsync of the directory).
 //! The two are interleaved in blocks of 50 drifts (the same files for both), so that both meet
 //! the same noise of a shared machine and disk: while the baseline acts the daemon is stopped
-//! with SIGSTOP, and while the daemon acts the baseline thread ignores its events.
+//! with SIGSTOP, and while the daemon acts the baseline thread sleeps without watching its
+//! inotify descriptor (it drops what queued meanwhile when it resumes), so neither meets the
+//! other's wake-ups.
 //!
 //! Once, with N = 10,000 `file-mode` controls: resident memory of the converged daemon, its
 //! context switches over 3 idle seconds (no kernel-state controls, so no timer should wake it),
@@ -46,7 +48,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -900,6 +902,9 @@ fn wait_idle(stats: &[PathBuf], max: Duration) {
 struct Baseline {
     stop: Arc<AtomicBool>,
     active: Arc<AtomicBool>,
+    /// Changes of `active` asked for, and the last one the thread has taken into account.
+    epoch: Arc<AtomicU64>,
+    acked: Arc<AtomicU64>,
     handle: JoinHandle<Result<u64, String>>,
     tid: i32,
 }
@@ -923,13 +928,22 @@ impl Baseline {
         let dirs = tree.dirs.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let active = Arc::new(AtomicBool::new(false));
+        let epoch = Arc::new(AtomicU64::new(0));
+        let acked = Arc::new(AtomicU64::new(0));
         let (tx, rx) = mpsc::channel();
-        let (flag, on) = (Arc::clone(&stop), Arc::clone(&active));
-        let handle = thread::spawn(move || baseline_loop(&dirs, kind, &flag, &on, &tx));
+        let turn = Turn {
+            stop: Arc::clone(&stop),
+            active: Arc::clone(&active),
+            epoch: Arc::clone(&epoch),
+            acked: Arc::clone(&acked),
+        };
+        let handle = thread::spawn(move || baseline_loop(&dirs, kind, &turn, &tx));
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(tid) => Ok(Baseline {
                 stop,
                 active,
+                epoch,
+                acked,
                 handle,
                 tid,
             }),
@@ -940,26 +954,48 @@ impl Baseline {
         }
     }
 
-    /// While paused, the thread reads its events and does nothing with them.
+    /// While paused, the thread sleeps without watching its inotify descriptor, so that the
+    /// daemon's blocks meet no competing wake-ups (as the baseline's meet none from the daemon,
+    /// stopped by SIGSTOP); resumed, it drops what queued meanwhile. Returns once the thread
+    /// has done so.
     fn set_active(&self, on: bool) {
         self.active.store(on, Ordering::SeqCst);
+        let asked = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+        self.handle.thread().unpark();
+        while self.acked.load(Ordering::SeqCst) < asked {
+            thread::sleep(Duration::from_micros(100));
+        }
     }
 
     fn stop(self) -> Result<u64, String> {
         self.stop.store(true, Ordering::Relaxed);
+        self.handle.thread().unpark();
         self.handle
             .join()
             .map_err(|_| "baseline thread panicked".to_string())?
     }
 }
 
+/// The flags a baseline thread and the bench share.
+struct Turn {
+    stop: Arc<AtomicBool>,
+    active: Arc<AtomicBool>,
+    epoch: Arc<AtomicU64>,
+    acked: Arc<AtomicU64>,
+}
+
 fn baseline_loop(
     dirs: &[PathBuf],
     kind: Kind,
-    stop: &AtomicBool,
-    active: &AtomicBool,
+    turn: &Turn,
     ready: &mpsc::Sender<i32>,
 ) -> Result<u64, String> {
+    let Turn {
+        stop,
+        active,
+        epoch,
+        acked,
+    } = turn;
     let mut inotify = Inotify::init().map_err(|e| format!("inotify: {e}"))?;
     let mut by_wd: HashMap<WatchDescriptor, OwnedFd> = HashMap::new();
     for dir in dirs {
@@ -984,6 +1020,23 @@ fn baseline_loop(
     let mut fixes = 0u64;
     let mut counter = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        // The epoch is read before `active`: an ack never covers a change not yet seen.
+        let seen = epoch.load(Ordering::SeqCst);
+        if !active.load(Ordering::SeqCst) {
+            acked.store(seen, Ordering::SeqCst);
+            while !active.load(Ordering::SeqCst) && !stop.load(Ordering::Relaxed) {
+                thread::park();
+            }
+            let seen = epoch.load(Ordering::SeqCst);
+            // What queued while paused was the daemon's business.
+            while let Ok(events) = inotify.read_events(&mut buffer) {
+                if events.count() == 0 {
+                    break;
+                }
+            }
+            acked.store(seen, Ordering::SeqCst);
+            continue;
+        }
         if !wait_readable(inotify.as_raw_fd(), Duration::from_millis(50)) {
             continue;
         }
