@@ -104,6 +104,18 @@ fn a_valid_profile_is_deployed_and_its_filter_measured() {
             || !cfg!(target_arch = "x86_64"),
         "{message}"
     );
+    // The text report lists a passing profile too, for its filter size.
+    let out = env.run(&["check"]);
+    out.expect_code(0);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("app-seccomp"))
+        .unwrap_or_else(|| panic!("no line for the control: {out:?}"));
+    assert!(
+        line.starts_with("pass") && line.contains("BPF instructions"),
+        "{line}"
+    );
 
     let out = env.run(&["validate"]);
     out.expect_code(0);

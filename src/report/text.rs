@@ -24,7 +24,9 @@ pub fn write(report: &Report, out: &mut dyn Write, color: bool) -> io::Result<()
         .max()
         .unwrap_or(0);
     for c in &report.controls {
-        if c.status == Status::Pass && !c.restart_required {
+        // Passing controls are counted, not listed, unless they have something to say (a
+        // seccomp profile's filter size, a pending restart).
+        if c.status == Status::Pass && !c.restart_required && c.message.is_empty() {
             continue;
         }
         let word = format!("{:<14}", c.status.name());
