@@ -287,20 +287,11 @@ fn check_scenario(
         cmd
     };
     // The warm-up run also checks that the scenario measures what it claims.
-    let out = command()
-        .output()
-        .unwrap_or_else(|e| panic!("run {HARDEND}: {e}"));
-    let json = String::from_utf8_lossy(&out.stdout);
+    let json = warm_up(name, &command, |json| {
+        summary_count(json, "drift") + summary_count(json, "pass") > 0
+    })?;
     let drift = summary_count(&json, "drift");
     let pass = summary_count(&json, "pass");
-    if !matches!(out.status.code(), Some(0 | 1)) || drift + pass == 0 {
-        println!(
-            "{name}: hardend check failed ({}); not measured\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim_end()
-        );
-        return None;
-    }
     let unexpected = if drift == expect.drift && pass == expect.pass {
         String::new()
     } else {
@@ -310,11 +301,7 @@ fn check_scenario(
         "{name}: warm-up ok, {} controls, pass {pass}, drift {drift}{unexpected}",
         summary_count(&json, "total")
     );
-    let times = time_runs(runs, command)?;
-    Some(Scenario {
-        name: name.to_string(),
-        stats: Stats::of(&times),
-    })
+    measure(name, runs, command)
 }
 
 fn builtin_scenario(fx: &Fixture, runs: usize) -> Option<Scenario> {
@@ -331,12 +318,26 @@ fn builtin_scenario(fx: &Fixture, runs: usize) -> Option<Scenario> {
             .args(["--format", "json"]);
         cmd
     };
+    let json = warm_up(name, &command, |json| summary_count(json, "total") > 0)?;
+    println!(
+        "{name}: warm-up ok, {} controls",
+        summary_count(&json, "total")
+    );
+    measure(name, runs, command)
+}
+
+/// The warm-up run: hardend's JSON report when the check ran (exit 0 or 1) and `usable`
+/// accepts it; otherwise says why, and the scenario is not measured.
+fn warm_up(
+    name: &str,
+    command: &impl Fn() -> Command,
+    usable: impl Fn(&str) -> bool,
+) -> Option<String> {
     let out = command()
         .output()
         .unwrap_or_else(|e| panic!("run {HARDEND}: {e}"));
-    let json = String::from_utf8_lossy(&out.stdout);
-    let total = summary_count(&json, "total");
-    if !matches!(out.status.code(), Some(0 | 1)) || total == 0 {
+    let json = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !matches!(out.status.code(), Some(0 | 1)) || !usable(&json) {
         println!(
             "{name}: hardend check failed ({}); not measured\n{}",
             out.status,
@@ -344,7 +345,10 @@ fn builtin_scenario(fx: &Fixture, runs: usize) -> Option<Scenario> {
         );
         return None;
     }
-    println!("{name}: warm-up ok, {total} controls");
+    Some(json)
+}
+
+fn measure(name: &str, runs: usize, command: impl Fn() -> Command) -> Option<Scenario> {
     let times = time_runs(runs, command)?;
     Some(Scenario {
         name: name.to_string(),

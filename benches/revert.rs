@@ -53,6 +53,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use hardend::fs::TEMP_PREFIX;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use nix::fcntl::{openat, renameat, OFlag};
 use nix::sys::signal::{kill, Signal};
@@ -69,8 +70,6 @@ const MODE_OK: u32 = 0o644;
 const MODE_DRIFT: u32 = 0o666;
 const CONTENT: &str = "# managed by hardend (revert benchmark)\nsetting = 1\n";
 const DRIFTED: &str = "# drifted by the benchmark\nsetting = 2\n";
-/// hardend's temp-file prefix (src/fs/write.rs); the baseline names its temp files alike.
-const TEMP_PREFIX: &str = ".hardend-tmp-";
 
 const DRIFT_TIMEOUT: Duration = Duration::from_secs(2);
 const IDLE_WAIT_MAX: Duration = Duration::from_millis(200);
@@ -909,20 +908,6 @@ struct Baseline {
     tid: i32,
 }
 
-fn baseline_mask() -> WatchMask {
-    // The daemon's mask (src/watch/mod.rs).
-    WatchMask::ATTRIB
-        | WatchMask::MODIFY
-        | WatchMask::CLOSE_WRITE
-        | WatchMask::CREATE
-        | WatchMask::DELETE
-        | WatchMask::MOVED_FROM
-        | WatchMask::MOVED_TO
-        | WatchMask::DELETE_SELF
-        | WatchMask::MOVE_SELF
-        | WatchMask::ONLYDIR
-}
-
 impl Baseline {
     fn spawn(tree: &Tree, kind: Kind) -> Result<Baseline, String> {
         let dirs = tree.dirs.clone();
@@ -1001,7 +986,7 @@ fn baseline_loop(
     for dir in dirs {
         let wd = inotify
             .watches()
-            .add(dir, baseline_mask())
+            .add(dir, hardend::watch::dir_mask())
             .map_err(|e| format!("watch {}: {e}", dir.display()))?;
         let fd = openat(
             None,

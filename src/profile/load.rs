@@ -143,10 +143,11 @@ pub fn load_with_texts(sources: &ProfileSources) -> Result<Loaded, Diagnostics> 
             Err(e) => Err(e),
         };
         match read {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => texts.push((path, text)),
-                Err(e) => diags.file_error(&path, format!("not UTF-8 text: {}", e.utf8_error())),
-            },
+            Ok(bytes) => {
+                if let Some(text) = utf8_text(&path, bytes, &mut diags) {
+                    texts.push((path, text));
+                }
+            }
             Err(e) => diags.file_error(&path, e),
         }
     }
@@ -266,14 +267,11 @@ fn skip(path: &Path, version: &Path, diags: &mut Diagnostics, skipped: &mut Vec<
     skipped.push(path.to_path_buf());
 }
 
-fn parse_text(path: &Path, bytes: &[u8], diags: &mut Diagnostics) -> Option<super::ProfileFile> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => parse_file(path, text, diags),
-        Err(e) => {
-            diags.file_error(path, format!("not UTF-8 text: {e}"));
-            None
-        }
-    }
+/// A profile file's bytes as text, or an error naming the file.
+fn utf8_text(path: &Path, bytes: Vec<u8>, diags: &mut Diagnostics) -> Option<String> {
+    String::from_utf8(bytes)
+        .map_err(|e| diags.file_error(path, format!("not UTF-8 text: {}", e.utf8_error())))
+        .ok()
 }
 
 /// `hardend validate PATH...`: checks the given files as they would be installed, on top of
@@ -295,7 +293,8 @@ pub fn validate_files(sources: &ProfileSources, paths: &[PathBuf]) -> Diagnostic
                 continue;
             }
         };
-        match parse_text(path, &text, &mut diags) {
+        let file = utf8_text(path, text, &mut diags).and_then(|t| parse_file(path, &t, &mut diags));
+        match file {
             Some(file) => set.merge(file),
             None => ok = false,
         }

@@ -42,7 +42,8 @@ pub struct Watcher {
     buffer: Vec<u8>,
 }
 
-fn dir_mask() -> WatchMask {
+/// What is watched on every directory: changes to its entries and to itself.
+pub fn dir_mask() -> WatchMask {
     WatchMask::ATTRIB
         | WatchMask::MODIFY
         | WatchMask::CLOSE_WRITE

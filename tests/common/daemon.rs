@@ -99,17 +99,22 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", &hex[..16])
 }
 
-/// A temporary host layout for `hardend run`: an [`Env`] with the accounts `svc`/`svcgrp`, its
-/// paths as fields, and a staging directory for writes by rename.
+/// A temporary host layout for `hardend run`: an [`Env`] (its paths and builders through
+/// `Deref`) with the accounts `svc`/`svcgrp` and a staging directory for writes by rename.
 pub struct Host {
     pub env: Env,
+    /// The temporary directory, canonical.
     pub base: PathBuf,
-    pub root: PathBuf,
-    pub profiles: PathBuf,
-    pub state: PathBuf,
-    pub config: PathBuf,
     /// A directory on the same file system for atomic (rename) writes.
     pub staging: PathBuf,
+}
+
+impl std::ops::Deref for Host {
+    type Target = Env;
+
+    fn deref(&self) -> &Env {
+        &self.env
+    }
 }
 
 impl Host {
@@ -119,10 +124,6 @@ impl Host {
         let env = Env::with_accounts(&settings, PASSWD, GROUP);
         let base = env.base().canonicalize().expect("canonical tempdir");
         let host = Host {
-            root: env.root.clone(),
-            profiles: env.profiles.clone(),
-            state: env.state.clone(),
-            config: env.config.clone(),
             staging: base.join("staging"),
             base,
             env,
@@ -153,16 +154,6 @@ impl Host {
         let p = self.profiles.join(name);
         self.write_atomic(&p, text.as_bytes(), 0o644);
         p
-    }
-
-    /// The host path of a path inside the root.
-    pub fn path(&self, in_root: &str) -> PathBuf {
-        self.env.path(in_root)
-    }
-
-    /// A root-owned file in the root (parents created 0755).
-    pub fn file(&self, in_root: &str, bytes: &[u8], mode: u32) -> PathBuf {
-        self.env.file(in_root, bytes, mode)
     }
 
     /// `--root … --profiles … --config … --state-dir …`
