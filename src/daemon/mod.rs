@@ -14,6 +14,7 @@ mod status;
 
 pub use status::{ControlStatus, DaemonStatus, STATUS_FILE};
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -399,20 +400,19 @@ impl Daemon {
             // rewritten a file this control shares (daemon.json), and its fix must start from
             // what is there now, never from a stale copy.
             let fresh = if several {
-                self.engine.check(&set.controls[i])
+                Cow::Owned(self.engine.check(&set.controls[i]))
             } else {
-                checked.clone()
+                Cow::Borrowed(&checked)
             };
             if !fresh.has_fixes() {
                 self.report(&fresh);
                 self.results.record(i, &fresh, &set.controls[i]);
                 continue;
             }
-            let before = checked;
             let after =
                 self.engine
                     .remediate_found(&set.controls[i], fresh, kept, &mut self.store, false);
-            self.after_revert(&before, &after, event_at);
+            self.after_revert(&checked, &after, event_at);
             self.results.record(i, &after, &set.controls[i]);
             reverted = true;
         }

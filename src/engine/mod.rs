@@ -20,6 +20,7 @@ use crate::kinds::{Context, Fix, KeptLookups, Observation, Part};
 use crate::profile::{Control, Policy, ProfileSet};
 use crate::store::Store;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// What `apply` would do with a control.
@@ -193,22 +194,25 @@ impl Engine {
         store: &mut Store,
         explicit: bool,
     ) -> ControlResult {
+        let result = Cow::Owned(result);
         self.remediate_found(control, result, KeptLookups::default(), store, explicit)
     }
 
-    /// [`Engine::remediate`] with the lookups [`Engine::check_for_fix`] kept.
+    /// [`Engine::remediate`] with the lookups [`Engine::check_for_fix`] kept. The result may
+    /// be borrowed: the daemon keeps its check for the event it writes after the revert.
     pub fn remediate_found(
         &self,
         control: &Control,
-        result: ControlResult,
+        result: Cow<'_, ControlResult>,
         found: KeptLookups,
         store: &mut Store,
         explicit: bool,
     ) -> ControlResult {
         match Engine::would_change(control, &result, explicit) {
-            Change::Nothing => return result,
+            Change::Nothing => return result.into_owned(),
             Change::NotByPolicy => {
                 return result
+                    .into_owned()
                     .with_note("report policy: not changed (name it with --control to apply)")
             }
             Change::Yes => {}
