@@ -100,7 +100,7 @@ pub fn sources(service: &str, implied_env_files: &[&str]) -> Vec<String> {
 }
 
 /// A regular file's text, symlink-safe; `None` when missing or unreadable.
-pub(crate) fn read_text(root: &Root, path: &str) -> Option<String> {
+fn read_text(root: &Root, path: &str) -> Option<String> {
     let lookup = root.lookup(Path::new(path)).ok()?;
     lookup.entry?;
     String::from_utf8(lookup.read().ok()?).ok()
